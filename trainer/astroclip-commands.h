@@ -1,0 +1,23 @@
+/* astroclip-commands.h — the subcommands of the astroclip program.
+ *
+ * Each takes the arguments after the subcommand name (argv[0] is the subcommand) and returns
+ * the process exit status: 0 on success, 1 on a failure it has reported on stderr, 2 on a
+ * usage error. Each parses its own options with GOptionContext, so `astroclip X --help` works.
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+int astroclip_info_main (int argc, char **argv);
+int astroclip_import_main (int argc, char **argv);
+int astroclip_simulate_main (int argc, char **argv);
+
+/* Prints "astroclip <command>: <message>" on stderr and returns 1 (for `return report…`). */
+int astroclip_report_error (const char *command, const GError *error);
+/* Parses options; on failure prints the problem and returns FALSE (exit 2). */
+gboolean astroclip_parse_options (GOptionContext *context, int *argc, char ***argv,
+                                  const char *command);
+
+G_END_DECLS

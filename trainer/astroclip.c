@@ -1,0 +1,80 @@
+/* astroclip — the command-line program: simulation, import, training, embedding, search and
+ * evaluation. The viewer's plugin runs it as a subprocess; it is usable alone on a server. */
+#include "astroclip-commands.h"
+
+#include <glib/gi18n.h>
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct
+{
+  const char *name;
+  int (*main) (int argc, char **argv);
+  const char *summary;
+} Command;
+
+static const Command commands[] = {
+  { "simulate", astroclip_simulate_main, N_("Simulate a catalogue of paired galaxy images and spectra") },
+  { "import", astroclip_import_main, N_("Build a catalogue from survey cutouts and spectra") },
+  { "info", astroclip_info_main, N_("Summarise a catalogue") },
+};
+
+int
+astroclip_report_error (const char *command, const GError *error)
+{
+  g_printerr ("astroclip %s: %s\n", command, error->message);
+  return 1;
+}
+
+gboolean
+astroclip_parse_options (GOptionContext *context, int *argc, char ***argv, const char *command)
+{
+  g_autoptr (GError) error = NULL;
+  if (!g_option_context_parse (context, argc, argv, &error)) {
+    g_printerr ("astroclip %s: %s\n", command, error->message);
+    g_printerr (_("Try “astroclip %s --help”.\n"), command);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+print_usage (FILE *stream)
+{
+  fprintf (stream, "%s\n\n", _("Usage: astroclip COMMAND [OPTION…]"));
+  fprintf (stream, "%s\n", _("Commands:"));
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+    fprintf (stream, "  %-12s %s\n", commands[i].name, _(commands[i].summary));
+  fprintf (stream, "\n%s\n", _("Run “astroclip COMMAND --help” for a command’s options."));
+}
+
+int
+main (int argc, char **argv)
+{
+  setlocale (LC_ALL, "");
+  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
+
+  if (argc < 2 || strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0 ||
+      strcmp (argv[1], "help") == 0) {
+    print_usage (stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (strcmp (argv[1], "--version") == 0) {
+    printf ("astroclip %s\n", PACKAGE_VERSION);
+    return 0;
+  }
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+    if (strcmp (argv[1], commands[i].name) == 0) {
+      /* GOptionContext's usage lines then read “astroclip import [OPTION…]”. */
+      g_autofree char *program_name = g_strdup_printf ("astroclip %s", commands[i].name);
+      g_set_prgname (program_name);
+      return commands[i].main (argc - 1, argv + 1);
+    }
+
+  fprintf (stderr, _("astroclip: unknown command “%s”\n\n"), argv[1]);
+  print_usage (stderr);
+  return 2;
+}
