@@ -32,7 +32,11 @@ void aclip_rgb_forward_u8 (const AclipRgbParams *params, const float *flux, int 
                            int width, guint8 *rgb);
 /* Approximate inverse of aclip_rgb_forward for one image: from H×W×3 8-bit RGB to a
  * 3×H×W flux cube in nanomaggies. Exact where no channel saturated (0 < c < 1); saturated or
- * black channels give a bound, not the flux. */
+ * black channels give a bound, not the flux.
+ * Code k is read as c = k/255 (the centre of its rounding interval). A black channel returns
+ * −m/s_b (v_b = 0), an upper bound; in a pixel with a saturated channel every non-black flux
+ * returned is a lower bound (the least flux that renders to this pixel). Applying
+ * aclip_rgb_forward_u8 to the result gives back the same 8-bit pixel. */
 void aclip_rgb_inverse_u8 (const AclipRgbParams *params, const guint8 *rgb, int height,
                            int width, float *flux);
 
@@ -52,13 +56,16 @@ typedef enum
 } AclipLimitsMethod;
 
 /* Display limits of n values (non-finite ignored). For PERCENTILE, low_percent/high_percent
- * are in [0, 100]; they are ignored otherwise. FALSE when no finite value exists. */
+ * are in [0, 100]; they are ignored otherwise. FALSE when no finite value exists.
+ * Percentiles interpolate linearly between order statistics at position (N − 1)·p/100
+ * (Hyndman & Fan type 7, numpy's default); out-of-range percents are clamped, a reversed pair
+ * swapped. ZSCALE limits are clipped to the range of all finite values. */
 gboolean aclip_stretch_limits (const float *values, gsize n, AclipLimitsMethod method,
                                double low_percent, double high_percent, double *low,
                                double *high);
 /* Maps each value to [0, 1]: t = clip((v − low)/(high − low), 0, 1), then
  *   linear t;  sqrt √t;  log log10(1 + a·t)/log10(1 + a) with a = 1000 (DS9's log);
- *   asinh asinh(10·t)/asinh(10).  Non-finite → 0. */
+ *   asinh asinh(10·t)/asinh(10).  Non-finite → 0. With high == low, t = (v > low ? 1 : 0). */
 void aclip_stretch_apply (const float *values, gsize n, AclipStretch stretch, double low,
                           double high, float *out);
 

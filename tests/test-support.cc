@@ -2,6 +2,8 @@
 
 #include <glib/gstdio.h>
 #include <sys/wait.h>
+#include <cmath>
+#include <cstring>
 #include <fstream>
 #include <vector>
 
@@ -106,4 +108,91 @@ run_astroclip (const std::vector<std::string> &arguments, std::string *out, std:
   if (WIFEXITED (wait_status))
     return WEXITSTATUS (wait_status);
   return 128 + (WIFSIGNALED (wait_status) ? WTERMSIG (wait_status) : 0);
+}
+
+Fixture::Fixture (const std::string &relative) : path_ (test_data_path ("reference/" + relative))
+{
+  gchar *contents = nullptr;
+  gsize length = 0;
+  if (!g_file_get_contents (path_.c_str (), &contents, &length, nullptr)) {
+    ADD_FAILURE () << "cannot read fixture " << path_;
+    return;
+  }
+  const guint8 *cursor = (const guint8 *) contents, *end = cursor + length;
+  auto take = [&] (void *out, size_t size) {
+    if ((size_t) (end - cursor) < size)
+      return false;
+    memcpy (out, cursor, size);
+    cursor += size;
+    return true;
+  };
+  char magic[8];
+  guint32 n_tensors = 0;
+  bool good = take (magic, 8) && memcmp (magic, "ACLIPFX1", 8) == 0 && take (&n_tensors, 4);
+  for (guint32 t = 0; good && t < n_tensors; t++) {
+    guint32 name_length = 0, n_dims = 0;
+    good = take (&name_length, 4) && name_length < 256 && (size_t) (end - cursor) >= name_length;
+    if (!good)
+      break;
+    std::string name ((const char *) cursor, name_length);
+    cursor += name_length;
+    FixtureTensor tensor;
+    good = take (&n_dims, 4) && n_dims <= 8;
+    int64_t count = 1;
+    for (guint32 d = 0; good && d < n_dims; d++) {
+      int64_t size = 0;
+      good = take (&size, 8) && size >= 0;
+      tensor.shape.push_back (size);
+      count *= size;
+    }
+    if (!good || (size_t) (end - cursor) < (size_t) count * 8) {
+      good = false;
+      break;
+    }
+    tensor.values.resize (count);
+    take (tensor.values.data (), (size_t) count * 8);
+    tensors_[name] = std::move (tensor);
+  }
+  g_free (contents);
+  if (!good || cursor != end)
+    ADD_FAILURE () << "fixture " << path_ << " is malformed";
+  else
+    ok_ = true;
+}
+
+const FixtureTensor &
+Fixture::operator[] (const std::string &name) const
+{
+  static const FixtureTensor empty;
+  auto found = tensors_.find (name);
+  if (found == tensors_.end ()) {
+    ADD_FAILURE () << "fixture " << path_ << " has no tensor " << name;
+    return empty;
+  }
+  return found->second;
+}
+
+double
+Fixture::scalar (const std::string &name) const
+{
+  const FixtureTensor &tensor = (*this)[name];
+  return tensor.values.empty () ? NAN : tensor.values[0];
+}
+
+double
+tolerance_ratio (const float *a, const double *b, size_t n, double atol, double rtol,
+                 size_t *worst)
+{
+  double worst_ratio = 0.0;
+  size_t worst_index = 0;
+  for (size_t i = 0; i < n; i++) {
+    double ratio = std::fabs ((double) a[i] - b[i]) / (atol + rtol * std::fabs (b[i]));
+    if (!(ratio <= worst_ratio)) { /* also catches NaN */
+      worst_ratio = std::isnan (ratio) ? INFINITY : ratio;
+      worst_index = i;
+    }
+  }
+  if (worst)
+    *worst = worst_index;
+  return worst_ratio;
 }

@@ -50,3 +50,46 @@ struct ErrorHolder
   GError *operator->() const { return error; }
   operator GError *() const { return error; }
 };
+
+/* A reference-tensor fixture written by tests/reference/fixture_io.py: named float64 arrays
+ * with shapes. Loading fails the current test (ADD_FAILURE) when the file is missing or
+ * malformed. */
+#include <map>
+#include <vector>
+
+struct FixtureTensor
+{
+  std::vector<int64_t> shape;
+  std::vector<double> values;
+  std::vector<float> as_float () const { return std::vector<float> (values.begin (), values.end ()); }
+  int64_t size () const { return (int64_t) values.size (); }
+};
+
+class Fixture
+{
+public:
+  /* `relative` is under tests/data/reference, e.g. "layernorm.bin". */
+  explicit Fixture (const std::string &relative);
+  bool ok () const { return ok_; }
+  bool has (const std::string &name) const { return tensors_.count (name) != 0; }
+  /* The tensor, or an empty one (and a test failure) when absent. */
+  const FixtureTensor &operator[] (const std::string &name) const;
+  double scalar (const std::string &name) const;
+
+private:
+  bool ok_ = false;
+  std::string path_;
+  std::map<std::string, FixtureTensor> tensors_;
+};
+
+/* Largest |a − b| / (atol + rtol·|b|) over two arrays; ≤ 1 means within tolerance. Reports
+ * the worst index through `worst` when not NULL. */
+double tolerance_ratio (const float *a, const double *b, size_t n, double atol, double rtol,
+                        size_t *worst = nullptr);
+#define EXPECT_CLOSE_TO_REFERENCE(actual, reference, n, atol, rtol, what)                     \
+  do {                                                                                       \
+    size_t worst_ = 0;                                                                       \
+    double ratio_ = tolerance_ratio ((actual), (reference), (n), (atol), (rtol), &worst_);  \
+    EXPECT_LE (ratio_, 1.0) << (what) << ": worst element " << worst_ << " is "              \
+                            << (actual)[worst_] << ", reference " << (reference)[worst_];    \
+  } while (0)
