@@ -116,6 +116,39 @@ fail (AclipFits *fits, int status, GError **error, const char *what)
 
 /* Opening and closing ---------------------------------------------------------------------- */
 
+/* A file cut short is caught on open, whichever HDU lost its end: walk the headers and compare
+ * where the last HDU's data ends with the file's size. (CFITSIO itself only notices when the
+ * missing bytes are read.) */
+static gboolean
+check_complete (AclipFits *fits, gint64 file_size, GError **error)
+{
+  int status = 0, n_hdus = 0;
+  fits_get_num_hdus (fits->file, &n_hdus, &status);
+  if (status == 0 && n_hdus > 0)
+    fits_movabs_hdu (fits->file, n_hdus, NULL, &status);
+  LONGLONG header_start = 0, data_start = 0, data_end = 0;
+  if (status == 0)
+    fits_get_hduaddrll (fits->file, &header_start, &data_start, &data_end, &status);
+  if (status) {
+    set_status_error (error, status, fits->path, NULL,
+                      _("the file is damaged or truncated: its HDUs cannot be read"));
+    return FALSE;
+  }
+  /* data_end is rounded up to whole 2880-byte blocks; a writer may omit the last block's
+   * padding, so only missing data (not padding) counts. */
+  if (data_end - 2880 >= file_size) {
+    g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_IO,
+                 _("%s: the file is truncated: it has %" G_GINT64_FORMAT
+                   " bytes but its HDU %d needs %lld"),
+                 fits->path, file_size, n_hdus, (long long) data_end);
+    return FALSE;
+  }
+  status = 0;
+  fits_movabs_hdu (fits->file, 1, NULL, &status);
+  fits_clear_errmsg ();
+  return TRUE;
+}
+
 AclipFits *
 aclip_fits_open (const char *path, gboolean writable, GError **error)
 {
@@ -131,7 +164,13 @@ aclip_fits_open (const char *path, gboolean writable, GError **error)
     return NULL;
   }
   GStatBuf info;
-  if (g_stat (path, &info) == 0 && info.st_size == 0) {
+  if (g_stat (path, &info) != 0) {
+    int saved_errno = errno;
+    g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_IO, _("%s: cannot be read: %s"), path,
+                 g_strerror (saved_errno));
+    return NULL;
+  }
+  if (info.st_size == 0) {
     g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_FORMAT, _("%s: the file is empty"), path);
     return NULL;
   }
@@ -150,6 +189,10 @@ aclip_fits_open (const char *path, gboolean writable, GError **error)
   AclipFits *fits = g_new0 (AclipFits, 1);
   fits->file = file;
   fits->path = g_strdup (path);
+  if (!writable && !check_complete (fits, (gint64) info.st_size, error)) {
+    aclip_fits_close (fits);
+    return NULL;
+  }
   return fits;
 }
 
