@@ -10,6 +10,7 @@
 #include "aclip-fits.h"
 
 #include <glib/gi18n-lib.h>
+#include <inttypes.h>
 #include <math.h>
 #include <string.h>
 
@@ -135,7 +136,7 @@ check_primary (AclipCatalogue *catalogue, GError **error)
     return FALSE;
   if (version != ACLIP_CATALOGUE_VERSION)
     return fail_format (error, ACLIP_ERROR_VERSION, path,
-                        _("catalogue format version %" G_GINT64_FORMAT
+                        _("catalogue format version %" PRId64
                           " is not supported (this program reads version %d)"),
                         version, ACLIP_CATALOGUE_VERSION);
   g_autofree char *bands = aclip_fits_read_key_string (fits, "BANDS", error);
@@ -237,7 +238,7 @@ check_scalar_columns (AclipCatalogue *catalogue, GError **error)
                           expected->type_name);
     if (column.repeat != 1)
       return fail_format (error, ACLIP_ERROR_SHAPE, path,
-                          _("column %s has %" G_GINT64_FORMAT
+                          _("column %s has %" PRId64
                             " values per row; it must hold one"),
                           expected->name, column.repeat);
     catalogue->fixed_numbers[i] = column.number;
@@ -263,13 +264,13 @@ check_image_column (AclipCatalogue *catalogue, GError **error)
   if (column.n_dims != 3 || column.dims[2] != ACLIP_N_BANDS)
     return fail_format (error, ACLIP_ERROR_SHAPE, path,
                         _("column IMAGE must have TDIM = (W, H, 3) for 3 bands of H×W pixels "
-                          "(it has %d dimensions, the last %" G_GINT64_FORMAT ")"),
+                          "(it has %d dimensions, the last %" PRId64 ")"),
                         column.n_dims, column.n_dims > 0 ? column.dims[column.n_dims - 1] : 0);
   if (column.dims[0] < 1 || column.dims[1] < 1 || column.dims[0] > 8192 ||
       column.dims[1] > 8192 || column.dims[0] * column.dims[1] * ACLIP_N_BANDS != column.repeat)
     return fail_format (error, ACLIP_ERROR_SHAPE, path,
-                        _("column IMAGE has TDIM (%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
-                          ", 3) that does not match its %" G_GINT64_FORMAT " values per row"),
+                        _("column IMAGE has TDIM (%" PRId64 ", %" PRId64
+                          ", 3) that does not match its %" PRId64 " values per row"),
                         column.dims[0], column.dims[1], column.repeat);
   catalogue->image_width = (int) column.dims[0];
   catalogue->image_height = (int) column.dims[1];
@@ -303,7 +304,7 @@ check_spectrum_columns (AclipCatalogue *catalogue, GError **error)
                           names[i], type_name (column.type));
     if (column.repeat != catalogue->n_wave)
       return fail_format (error, ACLIP_ERROR_SHAPE, path,
-                          _("column %s has %" G_GINT64_FORMAT
+                          _("column %s has %" PRId64
                             " values per row but WAVELENGTH has %d"),
                           names[i], column.repeat, catalogue->n_wave);
     catalogue->fixed_numbers[COLUMN_SPECTRUM + i] = column.number;
@@ -430,8 +431,8 @@ check_row (AclipCatalogue *catalogue, gint64 row, GError **error)
   if (row >= 0 && row < catalogue->n_rows)
     return TRUE;
   return fail_format (error, ACLIP_ERROR_INVALID_ARG, aclip_catalogue_path (catalogue),
-                      _("row %" G_GINT64_FORMAT " does not exist (the catalogue has %"
-                        G_GINT64_FORMAT " rows)"),
+                      _("row %" PRId64 " does not exist (the catalogue has %"
+                        PRId64 " rows)"),
                       row, catalogue->n_rows);
 }
 
@@ -511,8 +512,8 @@ check_range (AclipCatalogue *catalogue, gint64 first_row, gint64 n_rows, GError 
   if (first_row >= 0 && n_rows >= 0 && first_row + n_rows <= catalogue->n_rows)
     return TRUE;
   return fail_format (error, ACLIP_ERROR_INVALID_ARG, aclip_catalogue_path (catalogue),
-                      _("rows %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT
-                        " do not exist (the catalogue has %" G_GINT64_FORMAT " rows)"),
+                      _("rows %" PRId64 " to %" PRId64
+                        " do not exist (the catalogue has %" PRId64 " rows)"),
                       first_row, first_row + n_rows - 1, catalogue->n_rows);
 }
 
@@ -783,7 +784,7 @@ aclip_catalogue_writer_append (AclipCatalogueWriter *writer, const AclipGalaxy *
       (layout->n_wave > 0 && (galaxy->spectrum == NULL || galaxy->spectrum_ivar == NULL)) ||
       (writer->n_extra > 0 && extra_values == NULL))
     return fail_format (error, ACLIP_ERROR_INVALID_ARG, path,
-                        _("galaxy %" G_GINT64_FORMAT " lacks an image, spectrum or extra "
+                        _("galaxy %" PRId64 " lacks an image, spectrum or extra "
                           "values the catalogue holds"),
                         galaxy->id);
 

@@ -7,6 +7,7 @@
 #include "aclip-render.h"
 #include "aclip-resample.h"
 
+#include <inttypes.h>
 #include <errno.h>
 #include <gdk-pixbuf/gdk-pixbuf.h>
 #include <glib/gi18n-lib.h>
@@ -237,8 +238,8 @@ move_to_cube (AclipFits *fits, gint64 dims[ACLIP_FITS_MAX_DIMS], GError **error)
     if (dims[0] < 1 || dims[1] < 1 || dims[0] > MAX_INPUT_SIDE || dims[1] > MAX_INPUT_SIDE ||
         dims[2] > 64) {
       g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_SHAPE,
-                   _("%s: HDU %s has an unusable cube shape %" G_GINT64_FORMAT
-                     " × %" G_GINT64_FORMAT " × %" G_GINT64_FORMAT),
+                   _("%s: HDU %s has an unusable cube shape %" PRId64
+                     " × %" PRId64 " × %" PRId64),
                    path, name, dims[2], dims[1], dims[0]);
       return FALSE;
     }

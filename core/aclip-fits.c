@@ -13,6 +13,7 @@
 #include <fitsio.h>
 #include <glib/gi18n-lib.h>
 #include <glib/gstdio.h>
+#include <inttypes.h>
 #include <math.h>
 #include <string.h>
 #include <unistd.h>
@@ -138,7 +139,7 @@ check_complete (AclipFits *fits, gint64 file_size, GError **error)
    * padding, so only missing data (not padding) counts. */
   if (data_end - 2880 >= file_size) {
     g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_IO,
-                 _("%s: the file is truncated: it has %" G_GINT64_FORMAT
+                 _("%s: the file is truncated: it has %" PRId64
                    " bytes but its HDU %d needs %lld"),
                  fits->path, file_size, n_hdus, (long long) data_end);
     return FALSE;
@@ -755,7 +756,7 @@ read_column (AclipFits *fits, int datatype, int column, gint64 row, gint64 first
                  null_value, values, &any_null, &status);
   if (status) {
     g_autofree char *name = aclip_fits_column_name (fits, column);
-    g_autofree char *what = g_strdup_printf (_("cannot read column %s at row %" G_GINT64_FORMAT),
+    g_autofree char *what = g_strdup_printf (_("cannot read column %s at row %" PRId64),
                                              name ? name : "?", row + 1);
     return fail (fits, status, error, what);
   }
@@ -869,7 +870,7 @@ write_column (AclipFits *fits, int datatype, int column, gint64 row, gint64 firs
                   (void *) values, &status);
   if (status) {
     g_autofree char *name = aclip_fits_column_name (fits, column);
-    g_autofree char *what = g_strdup_printf (_("cannot write column %s at row %" G_GINT64_FORMAT),
+    g_autofree char *what = g_strdup_printf (_("cannot write column %s at row %" PRId64),
                                              name ? name : "?", row + 1);
     return fail (fits, status, error, what);
   }

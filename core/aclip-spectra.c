@@ -6,6 +6,7 @@
 #include "aclip-fits.h"
 #include "aclip-resample.h"
 
+#include <inttypes.h>
 #include <glib/gi18n-lib.h>
 #include <math.h>
 #include <string.h>
@@ -114,7 +115,7 @@ scalar_column (AclipFits *fits, const char *name, int *number, GError **error)
       column.repeat != 1) {
     g_autofree char *location = aclip_fits_current_name (fits);
     g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_SHAPE,
-                 _("%s: column %s of HDU %s holds %" G_GINT64_FORMAT
+                 _("%s: column %s of HDU %s holds %" PRId64
                    " values of another type per row; expected one number"),
                  aclip_fits_path (fits), name, location, (gint64) column.repeat);
     return FALSE;
@@ -191,7 +192,7 @@ check_spectrum_has_pixels (const char *path, gint64 id, int n_good, GError **err
   if (n_good > 0)
     return TRUE;
   g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_VALUE,
-               _("%s: spectrum %" G_GINT64_FORMAT " has no valid pixel on the DESI grid "
+               _("%s: spectrum %" PRId64 " has no valid pixel on the DESI grid "
                  "(every pixel is masked, NaN, has ivar 0 or lies outside 3600–9824 Å)"),
                path, id);
   return FALSE;
@@ -287,8 +288,8 @@ check_arm_image (AclipDesiCoadd *coadd, const DesiArm *arm, const char *what, in
   gint64 targets = n_dims == 2 ? dims[1] : 1;
   if ((n_dims != 1 && n_dims != 2) || dims[0] != arm->n_wave || targets < 1 ||
       targets > G_MAXINT) {
-    g_autofree char *shape = n_dims == 2 ? g_strdup_printf ("%" G_GINT64_FORMAT " × %"
-                                                            G_GINT64_FORMAT, dims[1], dims[0])
+    g_autofree char *shape = n_dims == 2 ? g_strdup_printf ("%" PRId64 " × %"
+                                                            PRId64, dims[1], dims[0])
                                          : g_strdup_printf (_("%d axes"), n_dims);
     g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_SHAPE,
                  _("%s: HDU %s has shape %s; expected targets × %d wavelengths like %s_WAVELENGTH"),
@@ -299,7 +300,7 @@ check_arm_image (AclipDesiCoadd *coadd, const DesiArm *arm, const char *what, in
     *n_targets = (int) targets;
   } else if (*n_targets != targets) {
     g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_SHAPE,
-                 _("%s: HDU %s holds %" G_GINT64_FORMAT " spectra but other HDUs hold %d"),
+                 _("%s: HDU %s holds %" PRId64 " spectra but other HDUs hold %d"),
                  coadd->path, extname, targets, *n_targets);
     return FALSE;
   }
@@ -362,7 +363,7 @@ read_fibermap (AclipDesiCoadd *coadd, GError **error)
   }
   if (n_rows != coadd->n_targets) {
     g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_SHAPE,
-                 _("%s: FIBERMAP has %" G_GINT64_FORMAT " rows but the file holds %d spectra"),
+                 _("%s: FIBERMAP has %" PRId64 " rows but the file holds %d spectra"),
                  coadd->path, n_rows, coadd->n_targets);
     return FALSE;
   }
@@ -668,7 +669,7 @@ move_to_sdss_coadd (AclipFits *fits, gint64 *n_rows, GError **error)
     return FALSE;
   if (*n_rows < 2) {
     g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_SHAPE,
-                 _("%s: the COADD table has %" G_GINT64_FORMAT " rows; a spectrum needs at "
+                 _("%s: the COADD table has %" PRId64 " rows; a spectrum needs at "
                    "least 2 pixels"),
                  path, *n_rows);
     return FALSE;
@@ -794,7 +795,7 @@ aclip_sdss_read (const char *path, AclipSpectrumInfo *info, float *flux, float *
     return FALSE;
   if (n_rows > 1000000) {
     g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_SHAPE,
-                 _("%s: the COADD table has %" G_GINT64_FORMAT " rows, too many for a spectrum"),
+                 _("%s: the COADD table has %" PRId64 " rows, too many for a spectrum"),
                  path, n_rows);
     return FALSE;
   }

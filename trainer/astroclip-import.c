@@ -24,6 +24,7 @@
 #include "aclip-error.h"
 #include "aclip-spectra.h"
 
+#include <inttypes.h>
 #include <glib/gi18n.h>
 #include <math.h>
 #include <stdio.h>
@@ -427,7 +428,7 @@ pair_by_id (Import *import, GError **error)
       int other_index = GPOINTER_TO_INT (previous) - 1;
       ImageItem *other = &g_array_index (import->images, ImageItem, other_index);
       g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_VALUE,
-                   _("cutouts %s and %s both have ID %" G_GINT64_FORMAT), other->path,
+                   _("cutouts %s and %s both have ID %" PRId64), other->path,
                    image->path, image->id);
       return FALSE;
     }
@@ -555,18 +556,18 @@ pair_items (Import *import, int *n_pairs, GError **error)
       continue;
     }
     if (import->pair_by_position && isfinite (spectrum->info.ra))
-      list_skipped (import, _("skipped spectrum %" G_GINT64_FORMAT " (%s): no cutout within %g″"),
+      list_skipped (import, _("skipped spectrum %" PRId64 " (%s): no cutout within %g″"),
                     spectrum->info.id, spectrum_file (import, spectrum), import->match_radius);
     else if (import->pair_by_position)
-      list_skipped (import, _("skipped spectrum %" G_GINT64_FORMAT " (%s): its position is "
+      list_skipped (import, _("skipped spectrum %" PRId64 " (%s): its position is "
                               "unknown"),
                     spectrum->info.id, spectrum_file (import, spectrum));
     else if (spectrum->image == -2)
-      list_skipped (import, _("skipped spectrum %" G_GINT64_FORMAT " (%s): its cutout went to "
+      list_skipped (import, _("skipped spectrum %" PRId64 " (%s): its cutout went to "
                               "an earlier spectrum with the same ID"),
                     spectrum->info.id, spectrum_file (import, spectrum));
     else
-      list_skipped (import, _("skipped spectrum %" G_GINT64_FORMAT " (%s): no cutout with "
+      list_skipped (import, _("skipped spectrum %" PRId64 " (%s): no cutout with "
                               "this ID"),
                     spectrum->info.id, spectrum_file (import, spectrum));
   }
@@ -582,7 +583,7 @@ pair_items (Import *import, int *n_pairs, GError **error)
                               "--cutout-list)"),
                     image->path);
     else if (image->has_id)
-      list_skipped (import, _("skipped cutout %s: no spectrum with ID %" G_GINT64_FORMAT),
+      list_skipped (import, _("skipped cutout %s: no spectrum with ID %" PRId64),
                     image->path, image->id);
     else
       list_skipped (import, _("skipped cutout %s: no ID in its name (give one in a "
@@ -848,12 +849,12 @@ write_catalogue (Import *import, const char *history, gint64 *n_rows, GError **e
     return FALSE;
   }
   if (rows.n_replaced > 0)
-    g_printerr (_("astroclip import: %" G_GINT64_FORMAT " non-finite cutout pixels were taken "
+    g_printerr (_("astroclip import: %" PRId64 " non-finite cutout pixels were taken "
                   "as 0\n"),
                 rows.n_replaced);
   gint64 n_clipped = aclip_catalogue_writer_n_clipped (writer);
   if (n_clipped > 0)
-    g_printerr (_("astroclip import: %" G_GINT64_FORMAT " image pixels were clipped by the "
+    g_printerr (_("astroclip import: %" PRId64 " image pixels were clipped by the "
                   "16-bit quantisation\n"),
                 n_clipped);
   return aclip_catalogue_writer_finish (writer, error);
@@ -1038,7 +1039,7 @@ astroclip_import_main (int argc, char **argv)
       if (import.n_listed > MAX_LISTED)
         g_printerr (_("astroclip import: %d items skipped in all\n"), import.n_listed);
       if (!import.quiet)
-        printf (_("wrote %" G_GINT64_FORMAT " rows to %s (from %u spectra and %u cutouts)\n"),
+        printf (_("wrote %" PRId64 " rows to %s (from %u spectra and %u cutouts)\n"),
                 n_rows, import.out_path, import.spectra->len, import.images->len);
     }
   }

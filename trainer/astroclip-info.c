@@ -6,6 +6,7 @@
 
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +35,7 @@ print_column_summary (AclipCatalogue *catalogue, const char *name, double *value
     return TRUE;
   }
   qsort (values, n_finite, sizeof *values, compare_doubles);
-  printf ("  %-14s %-14s %12.5g %12.5g %12.5g %12.5g %12.5g %8" G_GINT64_FORMAT "\n", name, unit,
+  printf ("  %-14s %-14s %12.5g %12.5g %12.5g %12.5g %12.5g %8" PRId64 "\n", name, unit,
           values[0], values[n_finite / 10], values[n_finite / 2], values[(n_finite * 9) / 10],
           values[n_finite - 1], n_rows - n_finite);
   return TRUE;
@@ -63,7 +64,7 @@ astroclip_info_main (int argc, char **argv)
   GStatBuf info;
   double size_mb = g_stat (argv[1], &info) == 0 ? info.st_size / 1e6 : NAN;
   gint64 n_rows = aclip_catalogue_n_rows (catalogue);
-  printf (_("%s: %" G_GINT64_FORMAT " galaxies, %.1f MB\n"), argv[1], n_rows, size_mb);
+  printf (_("%s: %" PRId64 " galaxies, %.1f MB\n"), argv[1], n_rows, size_mb);
   if (aclip_catalogue_has_images (catalogue))
     printf (_("  images: g, r, z, %d×%d pixels at %.3f″/pixel (%.1f″ across)\n"),
             aclip_catalogue_image_width (catalogue), aclip_catalogue_image_height (catalogue),

@@ -18,7 +18,12 @@ def write_fixture(path, tensors):
         out.write(b"ACLIPFX1")
         out.write(struct.pack("<I", len(tensors)))
         for name, value in tensors.items():
-            tensor = torch.as_tensor(value).detach().to(torch.float64).contiguous()
+            if isinstance(value, torch.Tensor):
+                tensor = value.detach().to(torch.float64).contiguous()
+            else:
+                # Python numbers and lists go straight to float64: torch.as_tensor would make
+                # them float32 first and round hyperparameters such as 0.9.
+                tensor = torch.as_tensor(value, dtype=torch.float64).contiguous()
             encoded = name.encode("utf-8")
             out.write(struct.pack("<I", len(encoded)))
             out.write(encoded)
