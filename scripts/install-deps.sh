@@ -5,7 +5,7 @@ set -eu
 
 packages="
   build-essential meson ninja-build pkg-config gettext
-  libglib2.0-dev libcfitsio-dev libopenblas-dev libgdk-pixbuf-2.0-dev
+  libglib2.0-dev libcfitsio-dev libopenblas-dev libgdk-pixbuf-2.0-dev libcairo2-dev
   libgtest-dev googletest
   python3-astropy
 "
