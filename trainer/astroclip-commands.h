@@ -13,6 +13,12 @@ G_BEGIN_DECLS
 int astroclip_info_main (int argc, char **argv);
 int astroclip_import_main (int argc, char **argv);
 int astroclip_simulate_main (int argc, char **argv);
+int astroclip_search_main (int argc, char **argv);
+int astroclip_eval_main (int argc, char **argv);
+int astroclip_pretrain_images_main (int argc, char **argv);
+int astroclip_pretrain_spectra_main (int argc, char **argv);
+int astroclip_align_main (int argc, char **argv);
+int astroclip_embed_main (int argc, char **argv);
 
 /* Prints "astroclip <command>: <message>" on stderr and returns 1 (for `return report…`). */
 int astroclip_report_error (const char *command, const GError *error);

@@ -18,6 +18,12 @@ static const Command commands[] = {
   { "simulate", astroclip_simulate_main, N_("Simulate a catalogue of paired galaxy images and spectra") },
   { "import", astroclip_import_main, N_("Build a catalogue from survey cutouts and spectra") },
   { "info", astroclip_info_main, N_("Summarise a catalogue") },
+  { "search", astroclip_search_main, N_("Find the galaxies most similar to a galaxy") },
+  { "eval", astroclip_eval_main, N_("Evaluate embeddings: k-NN regression, retrieval, baselines") },
+  { "pretrain-images", astroclip_pretrain_images_main, N_("Pretrain the image encoder with augmented views (SimCLR)") },
+  { "pretrain-spectra", astroclip_pretrain_spectra_main, N_("Pretrain the spectrum encoder by masked reconstruction") },
+  { "align", astroclip_align_main, N_("Align the two pretrained encoders in a shared embedding space") },
+  { "embed", astroclip_embed_main, N_("Embed every galaxy of a catalogue with an aligned model") },
 };
 
 int
