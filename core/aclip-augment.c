@@ -236,8 +236,8 @@ aclip_augment_min_image_size (const AclipAugmentConfig *config)
    * a bilinear sample at x needs pixels floor (x) and floor (x) + 1 only when x is not an
    * integer, so reaching the last pixel's centre is enough. */
   double half = (n - 1) / 2.0 + blur_radius (config->max_blur_sigma);
-  double reach = half * (config->rotate ? G_SQRT2 : 1.0) / MIN (config->min_scale, 1.0f) +
-                 config->max_shift;
+  double reach =
+      half * (config->rotate ? G_SQRT2 : 1.0) / MIN (config->min_scale, 1.0f) + config->max_shift;
   /* A cutout of side W = N + 2k has its crop centre at k + (N − 1)/2. */
   int k = (int) ceil (reach - (n - 1) / 2.0 - 1e-9);
   return n + 2 * MAX (k, 0);
@@ -274,8 +274,7 @@ aclip_augment_params_draw (const AclipAugmentConfig *config, guint64 seed, gint6
   double ebv = aclip_rng_uniform_range (&rng, 0.0, config->max_ebv);
   double blur = aclip_rng_uniform_range (&rng, 0.0, config->max_blur_sigma);
   for (int band = 0; band < N_BANDS; band++)
-    params->noise_fraction[band] =
-        aclip_rng_uniform_range (&rng, 0.0, config->max_noise_fraction);
+    params->noise_fraction[band] = aclip_rng_uniform_range (&rng, 0.0, config->max_noise_fraction);
   params->noise_seed = aclip_rng_next (&rng);
 
   params->flip = config->flip && flip;
@@ -347,8 +346,8 @@ resample_affine (const AclipAugmentConfig *config, const AclipAugmentParams *par
   /* Reddening and the area factor of the scaling, per band. */
   double factor[N_BANDS];
   for (int band = 0; band < N_BANDS; band++)
-    factor[band] = pow (10.0, -0.4 * config->extinction[band] * params->ebv) * inverse_scale *
-                   inverse_scale;
+    factor[band] =
+        pow (10.0, -0.4 * config->extinction[band] * params->ebv) * inverse_scale * inverse_scale;
 
   gboolean identity = !params->flip && params->angle == 0.0 && params->scale == 1.0 &&
                       params->shift_x == 0.0 && params->shift_y == 0.0;
@@ -373,12 +372,29 @@ resample_affine (const AclipAugmentConfig *config, const AclipAugmentParams *par
           resampled[band * plane_out + out_index] =
               (float) ((isfinite (value) ? value : 0.0f) * factor[band]);
         }
-      } else {
-        for (int band = 0; band < N_BANDS; band++)
-          resampled[band * plane_out + out_index] =
-              (float) (sample_bilinear (flux + band * plane_in, height, width, x, y) *
-                       factor[band]);
+        continue;
       }
+      double fx = floor (x), fy = floor (y);
+      int x0 = (int) fx, y0 = (int) fy;
+      if (x0 >= 0 && x0 + 1 < width && y0 >= 0 && y0 + 1 < height) {
+        /* All four taps inside (the usual case): no bounds checks; a non-finite result means
+         * a non-finite tap, which the careful path below counts as 0. */
+        double tx = x - fx, ty = y - fy;
+        double w00 = (1.0 - tx) * (1.0 - ty), w01 = tx * (1.0 - ty);
+        double w10 = (1.0 - tx) * ty, w11 = tx * ty;
+        gsize at = (gsize) y0 * width + x0;
+        for (int band = 0; band < N_BANDS; band++) {
+          const float *p = flux + band * plane_in + at;
+          double value = w00 * p[0] + w01 * p[1] + w10 * p[width] + w11 * p[width + 1];
+          if (G_UNLIKELY (!isfinite (value)))
+            value = sample_bilinear (flux + band * plane_in, height, width, x, y);
+          resampled[band * plane_out + out_index] = (float) (value * factor[band]);
+        }
+        continue;
+      }
+      for (int band = 0; band < N_BANDS; band++)
+        resampled[band * plane_out + out_index] =
+            (float) (sample_bilinear (flux + band * plane_in, height, width, x, y) * factor[band]);
     }
 }
 
@@ -427,8 +443,8 @@ blur_gaussian (int n, int radius, double sigma, float *out, const float *extende
 }
 
 void
-aclip_augment_image (const AclipAugmentConfig *config, const AclipAugmentParams *params,
-                     float *out, const float *flux, int height, int width, float *workspace)
+aclip_augment_image (const AclipAugmentConfig *config, const AclipAugmentParams *params, float *out,
+                     const float *flux, int height, int width, float *workspace)
 {
   g_return_if_fail (config != NULL && params != NULL && out != NULL && flux != NULL);
   g_return_if_fail (workspace != NULL && height > 0 && width > 0);
@@ -441,9 +457,9 @@ aclip_augment_image (const AclipAugmentConfig *config, const AclipAugmentParams 
   g_return_if_fail (radius <= max_radius);
 
   gsize extended = (gsize) n + 2 * (gsize) max_radius;
-  float *resampled = workspace;                              /* [3, E, E] */
-  float *rows = resampled + N_BANDS * extended * extended;   /* [3, E, N] */
-  float *crop = rows + N_BANDS * extended * (gsize) n;       /* [3, N, N] */
+  float *resampled = workspace;                            /* [3, E, E] */
+  float *rows = resampled + N_BANDS * extended * extended; /* [3, E, N] */
+  float *crop = rows + N_BANDS * extended * (gsize) n;     /* [3, N, N] */
   /* Without downsampling the crop is the output itself. */
   float *target = d == 1 ? out : crop;
 
@@ -522,7 +538,7 @@ augment_batch_range (gint64 begin, gint64 end, int worker, gpointer data)
   gsize plane = (gsize) size * size;
   float *scratch = task->workspace + batch_scratch_per_thread (config) * (gsize) worker;
   float *view = scratch + aclip_augment_workspace_size (config); /* [3, S, S] */
-  float *rgb = view + N_BANDS * plane;                             /* [S, S, 3] */
+  float *rgb = view + N_BANDS * plane;                           /* [S, S, 3] */
   gsize image_floats = (gsize) N_BANDS * task->height * task->width;
 
   for (gint64 j = begin; j < end; j++) {

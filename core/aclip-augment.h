@@ -68,8 +68,7 @@ void aclip_augment_config_save (const AclipAugmentConfig *config, GKeyFile *key_
 /* Reads [augment] over `config`'s current values (keys that are absent keep them); FALSE +
  * error when a value is not a number or the result is invalid. A missing group is not an
  * error. */
-gboolean aclip_augment_config_load (AclipAugmentConfig *config, GKeyFile *key_file,
-                                    GError **error);
+gboolean aclip_augment_config_load (AclipAugmentConfig *config, GKeyFile *key_file, GError **error);
 /* Output side N/d. */
 int aclip_augment_output_size (const AclipAugmentConfig *config);
 /* The smallest square cutout side from which every view of `config` samples only real pixels
@@ -80,13 +79,13 @@ int aclip_augment_min_image_size (const AclipAugmentConfig *config);
 /* One view's transformation. */
 typedef struct
 {
-  gboolean flip;     /* mirror x about the centre before rotating */
-  double angle;      /* radians, counter-clockwise */
-  double scale;      /* s: > 1 enlarges the galaxy */
-  double shift_x;    /* where the crop's centre is taken, relative to the cutout's centre */
-  double shift_y;    /* (native pixels) */
-  double ebv;        /* ΔE(B−V) added, magnitudes */
-  double blur_sigma; /* σ of the extra Gaussian PSF, native pixels; 0: none */
+  gboolean flip;            /* mirror x about the centre before rotating */
+  double angle;             /* radians, counter-clockwise */
+  double scale;             /* s: > 1 enlarges the galaxy */
+  double shift_x;           /* where the crop's centre is taken, relative to the cutout's centre */
+  double shift_y;           /* (native pixels) */
+  double ebv;               /* ΔE(B−V) added, magnitudes */
+  double blur_sigma;        /* σ of the extra Gaussian PSF, native pixels; 0: none */
   double noise_fraction[3]; /* f_b: the added noise is f_b·σ_b per native pixel; 0: none */
   guint64 noise_seed;       /* seeds the noise generator */
 } AclipAugmentParams;
@@ -125,8 +124,8 @@ gsize aclip_augment_batch_workspace_size (const AclipAugmentConfig *config, int 
  *   workspace: [aclip_augment_batch_workspace_size (config, threads of pool)]
  */
 void aclip_augment_batch (AclipThreadPool *pool, const AclipAugmentConfig *config,
-                          const AclipRgbParams *rgb, const AclipAugmentParams *params,
-                          float *input, const float *images, int n_images, int n_views,
-                          int height, int width, float *workspace);
+                          const AclipRgbParams *rgb, const AclipAugmentParams *params, float *input,
+                          const float *images, int n_images, int n_views, int height, int width,
+                          float *workspace);
 
 G_END_DECLS

@@ -10,7 +10,7 @@
 #include <math.h>
 #include <string.h>
 
-#define GROUP "image_encoder"
+#define GROUP       "image_encoder"
 #define IN_CHANNELS 3
 
 /* ---- Configuration ---------------------------------------------------------------------- */
@@ -19,13 +19,13 @@ void
 aclip_image_encoder_config_init_default (AclipImageEncoderConfig *config)
 {
   g_return_if_fail (config != NULL);
-  static const int channels[] = { 32, 64, 128, 256 };
+  static const int channels[] = { 64, 128, 256 };
 
   memset (config, 0, sizeof *config);
   config->crop = 64;
   config->downsample = 1;
-  config->stem_channels = 24;
-  config->stem_stride = 1;
+  config->stem_channels = 32;
+  config->stem_stride = 2;
   config->n_stages = G_N_ELEMENTS (channels);
   for (int i = 0; i < config->n_stages; i++) {
     config->stage_channels[i] = channels[i];
@@ -162,8 +162,7 @@ load_int (GKeyFile *key_file, const char *key, int *value, GError **error)
   g_autoptr (GError) local = NULL;
   int v = g_key_file_get_integer (key_file, GROUP, key, &local);
   if (local != NULL) {
-    g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_VALUE, "[%s] %s: %s", GROUP, key,
-                 local->message);
+    g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_VALUE, "[%s] %s: %s", GROUP, key, local->message);
     return FALSE;
   }
   *value = v;
@@ -178,8 +177,7 @@ load_float (GKeyFile *key_file, const char *key, float *value, GError **error)
   g_autoptr (GError) local = NULL;
   double v = g_key_file_get_double (key_file, GROUP, key, &local);
   if (local != NULL) {
-    g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_VALUE, "[%s] %s: %s", GROUP, key,
-                 local->message);
+    g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_VALUE, "[%s] %s: %s", GROUP, key, local->message);
     return FALSE;
   }
   *value = (float) v;
@@ -196,8 +194,7 @@ load_stage_list (GKeyFile *key_file, const char *key, int *values, int *n_stages
   gsize length = 0;
   g_autofree int *list = g_key_file_get_integer_list (key_file, GROUP, key, &length, &local);
   if (local != NULL) {
-    g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_VALUE, "[%s] %s: %s", GROUP, key,
-                 local->message);
+    g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_VALUE, "[%s] %s: %s", GROUP, key, local->message);
     return FALSE;
   }
   if (length < 1 || length > ACLIP_IMAGE_ENCODER_MAX_STAGES ||
@@ -240,7 +237,7 @@ aclip_image_encoder_config_load (AclipImageEncoderConfig *config, GKeyFile *key_
     if (n_channels != n_blocks) {
       g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_VALUE,
                    _("[%s] stage_channels and stage_blocks must both be given, with one value "
-                     "per stage"),
+                      "per stage"),
                    GROUP);
       return FALSE;
     }
@@ -462,13 +459,15 @@ stem_shape (const AclipImageEncoder *e, int batch)
 static gboolean
 bind_block (AclipImageEncoder *e, Block *block, const char *name, GError **error)
 {
+  /* clang-format off */
   static const char *suffix[N_BLOCK_TENSORS] = {
-    "conv1.weight",        "bn1.weight",          "bn1.bias",
-    "bn1.running_mean",    "bn1.running_var",     "conv2.weight",
-    "bn2.weight",          "bn2.bias",            "bn2.running_mean",
-    "bn2.running_var",     "downsample.0.weight", "downsample.1.weight",
-    "downsample.1.bias",   "downsample.1.running_mean", "downsample.1.running_var",
+    "conv1.weight", "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var",
+    "conv2.weight", "bn2.weight", "bn2.bias", "bn2.running_mean", "bn2.running_var",
+    "downsample.0.weight", "downsample.1.weight", "downsample.1.bias",
+    "downsample.1.running_mean", "downsample.1.running_var",
   };
+  /* clang-format on */
+
   gboolean projection = aclip_resblock_has_projection (&block->shape);
   float *value[N_BLOCK_TENSORS] = { NULL }, *grad[N_BLOCK_TENSORS] = { NULL };
   int n = projection ? N_BLOCK_TENSORS : T_SC_CONV;
@@ -488,9 +487,9 @@ bind_block (AclipImageEncoder *e, Block *block, const char *name, GError **error
   block->grads = (AclipResBlockParams){ grad[T_CONV1],   grad[T_BN1_W],   grad[T_BN1_B],
                                         grad[T_CONV2],   grad[T_BN2_W],   grad[T_BN2_B],
                                         grad[T_SC_CONV], grad[T_SC_BN_W], grad[T_SC_BN_B] };
-  block->running = (AclipResBlockRunningStats){ value[T_BN1_MEAN],   value[T_BN1_VAR],
-                                                value[T_BN2_MEAN],   value[T_BN2_VAR],
-                                                value[T_SC_BN_MEAN], value[T_SC_BN_VAR] };
+  block->running =
+      (AclipResBlockRunningStats){ value[T_BN1_MEAN], value[T_BN1_VAR],    value[T_BN2_MEAN],
+                                   value[T_BN2_VAR],  value[T_SC_BN_MEAN], value[T_SC_BN_VAR] };
   return TRUE;
 }
 
@@ -722,8 +721,7 @@ aclip_image_encoder_backward (AclipImageEncoder *e, AclipThreadPool *pool, const
     gsize in_map = (gsize) batch * shape.in_channels * shape.in_height * shape.in_width;
     memset (grad_b, 0, sizeof (float) * in_map);
     aclip_resblock_backward (pool, &shape, grad_b, &block->grads, grad_a, at (e, block->output),
-                             at (e, block->activations), x, &block->values, e->training,
-                             workspace);
+                             at (e, block->activations), x, &block->values, e->training, workspace);
     float *swap = grad_a;
     grad_a = grad_b;
     grad_b = swap;

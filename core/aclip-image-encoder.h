@@ -49,14 +49,14 @@ typedef struct
   int n_stages;      /* 1 … ACLIP_IMAGE_ENCODER_MAX_STAGES */
   int stage_channels[ACLIP_IMAGE_ENCODER_MAX_STAGES];
   int stage_blocks[ACLIP_IMAGE_ENCODER_MAX_STAGES]; /* ≥ 1 each */
-  float bn_eps;      /* 1e-5 */
+  float bn_eps;                                     /* 1e-5 */
   float bn_momentum; /* 0.1 (PyTorch's convention: running ← 0.9·running + 0.1·batch) */
 } AclipImageEncoderConfig;
 
 /* The default for this project's machines (docs/trainer.md gives the reasons): a 64-pixel
- * centre crop at full resolution, stem 24 channels, four stages of 32, 64, 128, 256 channels
- * with one block each → a 4×4 map of 256-channel tokens; 1.23M parameters, 64M multiply–adds
- * per image. */
+ * centre crop at full resolution (16.8″), a stem of 32 channels with stride 2, three stages of
+ * 64, 128 and 256 channels with one block each → a 4×4 map of 256-channel tokens; 1.21M
+ * parameters, 45M multiply–adds per image. */
 void aclip_image_encoder_config_init_default (AclipImageEncoderConfig *config);
 gboolean aclip_image_encoder_config_validate (const AclipImageEncoderConfig *config,
                                               GError **error);
@@ -92,8 +92,8 @@ typedef struct _AclipImageEncoder AclipImageEncoder;
  * with its activations for batches of up to max_batch images in one arena. The table must
  * outlive the encoder. A table sealed for inference allows forwards only. */
 AclipImageEncoder *aclip_image_encoder_new (const AclipImageEncoderConfig *config,
-                                            AclipParams *params, const char *prefix,
-                                            int max_batch, GError **error);
+                                            AclipParams *params, const char *prefix, int max_batch,
+                                            GError **error);
 void aclip_image_encoder_free (AclipImageEncoder *encoder);
 
 const AclipImageEncoderConfig *aclip_image_encoder_get_config (const AclipImageEncoder *encoder);

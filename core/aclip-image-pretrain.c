@@ -9,7 +9,7 @@
 #include <math.h>
 #include <string.h>
 
-#define GROUP "simclr"
+#define GROUP         "simclr"
 #define NORMALIZE_EPS 1e-12f
 
 /* ---- Configuration ---------------------------------------------------------------------- */
@@ -31,7 +31,7 @@ aclip_simclr_config_validate (const AclipSimclrConfig *config, GError **error)
       !(config->temperature > 0.0f) || !isfinite (config->temperature)) {
     g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_INVALID_ARG,
                  _("Invalid projection head: its widths must be 1–65536 and its temperature "
-                   "positive"));
+                    "positive"));
     return FALSE;
   }
   return TRUE;
@@ -128,13 +128,13 @@ struct _AclipSimclr
   float *dw1, *db1, *dw2, *db2; /* their gradients, NULL for an inference table */
 
   AclipArena *arena;
-  gsize pooled;     /* [2P, C] */
-  gsize hidden_pre; /* [2P, M] */
-  gsize hidden;     /* [2P, M] */
-  gsize z;          /* [2P, D] */
-  gsize zn;         /* [2P, D] */
-  gsize norm;       /* [2P] */
-  gsize infonce;    /* aclip_infonce_workspace_size (P) */
+  gsize pooled;                                      /* [2P, C] */
+  gsize hidden_pre;                                  /* [2P, M] */
+  gsize hidden;                                      /* [2P, M] */
+  gsize z;                                           /* [2P, D] */
+  gsize zn;                                          /* [2P, D] */
+  gsize norm;                                        /* [2P] */
+  gsize infonce;                                     /* aclip_infonce_workspace_size (P) */
   gsize d_zn, d_z, d_hidden, d_hidden_pre, d_pooled; /* as their forward arrays */
   gsize d_tokens;                                    /* [2P, T, C] */
 
@@ -148,8 +148,8 @@ simclr_at (const AclipSimclr *s, gsize offset)
 }
 
 AclipSimclr *
-aclip_simclr_new (const AclipSimclrConfig *config, AclipImageEncoder *encoder,
-                  AclipParams *params, const char *prefix, int max_pairs, GError **error)
+aclip_simclr_new (const AclipSimclrConfig *config, AclipImageEncoder *encoder, AclipParams *params,
+                  const char *prefix, int max_pairs, GError **error)
 {
   g_return_val_if_fail (config != NULL && encoder != NULL && params != NULL, NULL);
   g_return_val_if_fail (aclip_params_is_sealed (params), NULL);
@@ -158,7 +158,7 @@ aclip_simclr_new (const AclipSimclrConfig *config, AclipImageEncoder *encoder,
   if (max_pairs < 2 || 2 * max_pairs > aclip_image_encoder_max_batch (encoder)) {
     g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_INVALID_ARG,
                  _("A contrastive batch needs at least 2 galaxies, and the encoder room for "
-                   "two views of each"));
+                    "two views of each"));
     return NULL;
   }
   if (prefix == NULL)
@@ -176,7 +176,7 @@ aclip_simclr_new (const AclipSimclrConfig *config, AclipImageEncoder *encoder,
   float **values[4] = { &s->w1, &s->b1, &s->w2, &s->b2 };
   float **grads[4] = { &s->dw1, &s->db1, &s->dw2, &s->db2 };
   static const char *const names[4] = { "head.0.weight", "head.0.bias", "head.2.weight",
-                                         "head.2.bias" };
+                                        "head.2.bias" };
   gint64 expected[4][2] = { { config->hidden, s->channels },
                             { config->hidden, 0 },
                             { config->dim, config->hidden },
@@ -191,7 +191,7 @@ aclip_simclr_new (const AclipSimclrConfig *config, AclipImageEncoder *encoder,
     if (!matches) {
       g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_MISSING,
                    _("The parameter table has no projection-head tensor “%s” of the expected "
-                     "shape"),
+                      "shape"),
                    name);
       return NULL;
     }
@@ -274,8 +274,7 @@ aclip_simclr_forward (AclipSimclr *s, AclipThreadPool *pool, const float *input,
   const float *zn = aclip_simclr_embed (s, pool, input, 2 * n_pairs, training);
   s->n_pairs = n_pairs;
   return aclip_infonce_forward (zn, zn + (gsize) n_pairs * d, n_pairs, d,
-                                1.0f / s->config.temperature, simclr_at (s, s->infonce),
-                                accuracy);
+                                1.0f / s->config.temperature, simclr_at (s, s->infonce), accuracy);
 }
 
 const float *
@@ -304,11 +303,10 @@ aclip_simclr_backward (AclipSimclr *s, AclipThreadPool *pool, float dloss)
                           n_pairs, d, 1.0f / s->config.temperature, simclr_at (s, s->infonce),
                           dloss);
   memset (d_z, 0, sizeof (float) * nd);
-  aclip_l2_normalize_backward (pool, d_z, d_zn, zn, simclr_at (s, s->norm), rows, d,
-                               NORMALIZE_EPS);
+  aclip_l2_normalize_backward (pool, d_z, d_zn, zn, simclr_at (s, s->norm), rows, d, NORMALIZE_EPS);
   memset (d_hidden, 0, sizeof (float) * nm);
-  aclip_linear_backward (pool, d_hidden, s->dw2, s->db2, d_z, simclr_at (s, s->hidden), s->w2,
-                         rows, m, d);
+  aclip_linear_backward (pool, d_hidden, s->dw2, s->db2, d_z, simclr_at (s, s->hidden), s->w2, rows,
+                         m, d);
   memset (d_hidden_pre, 0, sizeof (float) * nm);
   aclip_relu_backward (pool, d_hidden_pre, d_hidden, simclr_at (s, s->hidden_pre), nm);
   memset (d_pooled, 0, sizeof (float) * nc);

@@ -46,8 +46,8 @@ gboolean aclip_simclr_config_load (AclipSimclrConfig *config, GKeyFile *key_file
 
 /* Registers the head's four tensors under `prefix` in an unsealed table, for an encoder of
  * `channels` output channels. PyTorch's nn.Linear initialisation; weight decay on weights. */
-gboolean aclip_simclr_register (const AclipSimclrConfig *config, int channels,
-                                AclipParams *params, const char *prefix, GError **error);
+gboolean aclip_simclr_register (const AclipSimclrConfig *config, int channels, AclipParams *params,
+                                const char *prefix, GError **error);
 
 typedef struct _AclipSimclr AclipSimclr;
 

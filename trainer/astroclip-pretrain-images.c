@@ -75,7 +75,7 @@ typedef struct
 {
   char *catalogue; /* absolute */
   guint64 seed;
-  int batch_size;  /* P galaxies per step, 2P images */
+  int batch_size; /* P galaxies per step, 2P images */
   gint64 total_steps, warmup_steps;
   double lr, final_lr, weight_decay, grad_clip;
   gint64 max_galaxies, validate_every, max_validation;
@@ -136,8 +136,7 @@ run_clear (Run *run)
   astroclip_train_options_clear (&run->options);
 }
 
-static gboolean
-usage_error (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
+static gboolean usage_error (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
 
 static gboolean
 usage_error (GError **error, const char *format, ...)
@@ -255,13 +254,12 @@ settings_load (Settings *s, GKeyFile *key_file, GError **error)
 
 /* On --resume, an option given on the command line must agree with the checkpoint. */
 static gboolean
-same_as_checkpoint (gboolean given, double value, double saved, const char *option,
-                    GError **error)
+same_as_checkpoint (gboolean given, double value, double saved, const char *option, GError **error)
 {
   if (given && value != saved)
     return usage_error (error,
                         _("--%s=%g differs from the checkpoint being resumed (%g); leave it out "
-                          "or start a new run without --resume"),
+                           "or start a new run without --resume"),
                         option, value, saved);
   return TRUE;
 }
@@ -280,13 +278,14 @@ check_resume_options (const Run *run, GError **error)
     if (memcmp (&encoder, &run->encoder_config, sizeof encoder) != 0 ||
         memcmp (&head, &run->head_config, sizeof head) != 0 ||
         memcmp (&augment, &run->augment_config, sizeof augment) != 0)
-      return usage_error (error, _("--config=%s differs from the checkpoint being resumed; leave "
-                                   "it out or start a new run without --resume"),
+      return usage_error (error,
+                          _("--config=%s differs from the checkpoint being resumed; leave "
+                             "it out or start a new run without --resume"),
                           c->config);
   }
   if (c->epochs > 0)
     return usage_error (error, _("--epochs cannot be changed on --resume: the checkpoint says "
-                                 "how many steps the run has"));
+                                  "how many steps the run has"));
   if (c->catalogue != NULL) {
     g_autofree char *given = g_canonicalize_filename (c->catalogue, NULL);
     if (strcmp (given, s->catalogue) != 0)
@@ -298,10 +297,10 @@ check_resume_options (const Run *run, GError **error)
          same_as_checkpoint (c->steps > 0, (double) c->steps, (double) s->total_steps, "steps",
                              error) &&
          same_as_checkpoint (c->lr > 0, c->lr, s->lr, "lr", error) &&
-         same_as_checkpoint (c->weight_decay >= 0, c->weight_decay, s->weight_decay,
-                             "weight-decay", error) &&
-         same_as_checkpoint (c->warmup >= 0, (double) c->warmup, (double) s->warmup_steps,
-                             "warmup", error) &&
+         same_as_checkpoint (c->weight_decay >= 0, c->weight_decay, s->weight_decay, "weight-decay",
+                             error) &&
+         same_as_checkpoint (c->warmup >= 0, (double) c->warmup, (double) s->warmup_steps, "warmup",
+                             error) &&
          same_as_checkpoint (c->max_galaxies >= 0, (double) c->max_galaxies,
                              (double) s->max_galaxies, "max-galaxies", error) &&
          same_as_checkpoint (c->validate_every >= 0, (double) c->validate_every,
@@ -356,8 +355,8 @@ open_resume_checkpoint (Run *run, AclipCheckpoint **checkpoint, GError **error)
   model_init_default (&run->encoder_config, &run->head_config, &run->augment_config);
   if (!g_key_file_load_from_data (key_file, aclip_checkpoint_get_text (*checkpoint), (gsize) -1,
                                   G_KEY_FILE_NONE, &local) ||
-      !model_load (key_file, TRUE, &run->encoder_config, &run->head_config,
-                   &run->augment_config, &local) ||
+      !model_load (key_file, TRUE, &run->encoder_config, &run->head_config, &run->augment_config,
+                   &local) ||
       !settings_load (&run->settings, key_file, &local)) {
     g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_FORMAT, _("%s: cannot resume: %s"), run->out,
                  local->message);
@@ -433,7 +432,7 @@ parse (Run *run, int *argc, char ***argv, int *status)
   const GOptionEntry entries[] = {
     { "catalogue", 'c', 0, G_OPTION_ARG_FILENAME, &c->catalogue,
       N_("Catalogue with images to train on (its train split; the validation split for the "
-         "retrieval score)"),
+          "retrieval score)"),
       N_("FILE") },
     { "out", 'o', 0, G_OPTION_ARG_FILENAME, &c->out, N_("Checkpoint to write"), N_("FILE") },
     { "epochs", 0, 0, G_OPTION_ARG_INT64, &c->epochs,
@@ -452,14 +451,14 @@ parse (Run *run, int *argc, char ***argv, int *status)
       N_("Use only the first N galaxies of the train split (default: all)"), N_("N") },
     { "validate-every", 0, 0, G_OPTION_ARG_INT64, &c->validate_every,
       N_("Validation retrieval score every N steps (default 250; 0: only at the start and the "
-         "end)"),
+          "end)"),
       N_("N") },
     { "max-validation", 0, 0, G_OPTION_ARG_INT64, &c->max_validation,
       N_("Validate on the first N galaxies of the validation split (default 512; 0: all)"),
       N_("N") },
     { "config", 0, 0, G_OPTION_ARG_FILENAME, &c->config,
       N_("Key file whose [image_encoder], [simclr] and [augment] sections override the default "
-         "model and augmentations"),
+          "model and augmentations"),
       N_("FILE") },
     { NULL },
   };
@@ -508,11 +507,11 @@ settings_from_command_line (Run *run, gint64 batches_per_epoch)
 {
   const CommandLine *c = &run->cli;
   Settings *s = &run->settings;
-  s->total_steps = c->steps > 0 ? c->steps
-                                : (c->epochs > 0 ? c->epochs : DEFAULT_EPOCHS) * batches_per_epoch;
-  s->warmup_steps =
-      c->warmup >= 0 ? c->warmup
-                     : MIN (MAX_WARMUP, (gint64) ceil (WARMUP_FRACTION * s->total_steps));
+  s->total_steps =
+      c->steps > 0 ? c->steps : (c->epochs > 0 ? c->epochs : DEFAULT_EPOCHS) * batches_per_epoch;
+  s->warmup_steps = c->warmup >= 0
+                        ? c->warmup
+                        : MIN (MAX_WARMUP, (gint64) ceil (WARMUP_FRACTION * s->total_steps));
   s->lr = c->lr > 0 ? c->lr : DEFAULT_LR;
   s->final_lr = s->lr * FINAL_LR_FRACTION;
   s->weight_decay = c->weight_decay >= 0 ? c->weight_decay : DEFAULT_WEIGHT_DECAY;
@@ -554,7 +553,7 @@ open_loaders (Run *run, GError **error)
     run->n_validation = astroclip_loader_n_galaxies (run->validation);
     if (run->n_validation < 2) {
       g_printerr (_("astroclip %s: the validation split has fewer than 2 galaxies: no "
-                    "validation\n"),
+                     "validation\n"),
                   STAGE);
       g_clear_pointer (&run->validation, astroclip_loader_free);
     }
@@ -575,8 +574,8 @@ build_model (Run *run, GError **error)
     return FALSE;
 
   int pairs = run->settings.batch_size;
-  run->encoder = aclip_image_encoder_new (&run->encoder_config, run->params, ENCODER_PREFIX,
-                                          2 * pairs, error);
+  run->encoder =
+      aclip_image_encoder_new (&run->encoder_config, run->params, ENCODER_PREFIX, 2 * pairs, error);
   if (run->encoder == NULL)
     return FALSE;
   run->simclr =
@@ -587,9 +586,9 @@ build_model (Run *run, GError **error)
   int size = aclip_image_encoder_config_input_size (&run->encoder_config);
   run->input = g_try_new (float, (gsize) 2 * pairs * 3 * size * size);
   run->views = g_try_new (AclipAugmentParams, 2 * (gsize) pairs);
-  run->augment_workspace = g_try_new (
-      float, aclip_augment_batch_workspace_size (&run->augment_config,
-                                                 aclip_thread_pool_n_threads (run->pool)));
+  run->augment_workspace =
+      g_try_new (float, aclip_augment_batch_workspace_size (
+                            &run->augment_config, aclip_thread_pool_n_threads (run->pool)));
   gboolean ok = run->input != NULL && run->views != NULL && run->augment_workspace != NULL;
   if (run->validation != NULL) {
     gsize n = (gsize) run->n_validation;
@@ -677,15 +676,15 @@ train (Run *run)
   astroclip_progress_message (
       run->progress,
       _("image encoder: %" PRId64 " parameters with the head; a %d-pixel crop, input %d×%d, "
-        "%d tokens of %d channels; %.1f GFLOP per image; %.0f MiB of activations"),
+         "%d tokens of %d channels; %.0f MFLOP per image; %.0f MiB of activations"),
       aclip_params_n_elements (run->params), e->crop, side, side,
       aclip_image_encoder_config_n_tokens (e), aclip_image_encoder_config_channels (e),
-      2e-9 * aclip_image_encoder_config_flops (e),
+      2e-6 * aclip_image_encoder_config_flops (e),
       (double) aclip_image_encoder_activation_bytes (run->encoder) / (1 << 20));
   astroclip_progress_message (
       run->progress,
       _("%" PRId64 " training galaxies, %" PRId64 " validation galaxies; %" PRId64
-        " steps of %d galaxies, two views each (%.2f epochs)%s"),
+         " steps of %d galaxies, two views each (%.2f epochs)%s"),
       astroclip_loader_n_galaxies (run->train), run->validation ? run->n_validation : 0,
       s->total_steps, s->batch_size, (double) s->total_steps / (double) batches_per_epoch,
       resuming ? _(", resuming") : "");
@@ -694,7 +693,7 @@ train (Run *run)
     astroclip_progress_message (
         run->progress,
         _("the catalogue’s %d×%d images are smaller than the %d×%d pixels the augmentations "
-          "reach: pixels beyond their edges count as 0"),
+           "reach: pixels beyond their edges count as 0"),
         run->width, run->height, min_size, min_size);
   if (resuming)
     astroclip_progress_message (run->progress, _("resuming at step %" PRId64), step);
@@ -726,8 +725,8 @@ train (Run *run)
 
     aclip_params_zero_grads (run->params);
     float accuracy[2];
-    float loss = aclip_simclr_forward (run->simclr, run->pool, run->input, batch->n, TRUE,
-                                       accuracy);
+    float loss =
+        aclip_simclr_forward (run->simclr, run->pool, run->input, batch->n, TRUE, accuracy);
     double lr = aclip_lr_schedule_at (&schedule, step);
     double norm = NAN;
     if (isfinite (loss)) {
@@ -743,7 +742,7 @@ train (Run *run)
       aclip_params_set_step (run->params, step + 1);
       astroclip_progress_message (run->progress,
                                   _("step %" PRId64 ": the loss or its gradient is not finite; "
-                                    "the update is skipped"),
+                                     "the update is skipped"),
                                   step + 1);
       if (++bad_steps >= MAX_BAD_STEPS) {
         g_set_error (&error, ACLIP_ERROR, ACLIP_ERROR_VALUE,
@@ -772,9 +771,9 @@ train (Run *run)
   if (stopped) {
     if (step == 0 && !save_checkpoint (run, step, &error))
       goto failed;
-    g_autofree char *message = g_strdup_printf (
-        _("stopped at step %" PRId64 " of %" PRId64 "; continue with --resume"), step,
-        s->total_steps);
+    g_autofree char *message =
+        g_strdup_printf (_("stopped at step %" PRId64 " of %" PRId64 "; continue with --resume"),
+                         step, s->total_steps);
     astroclip_progress_done (run->progress, "stopped", step, message);
     return 0;
   }
@@ -782,7 +781,7 @@ train (Run *run)
     g_autofree char *message =
         isfinite (run->val_top1)
             ? g_strdup_printf (_("validation: the other view is the nearest for %.1f%% of "
-                                 "%" PRId64 " galaxies (chance %.2f%%)"),
+                                  "%" PRId64 " galaxies (chance %.2f%%)"),
                                100.0 * run->val_top1, run->n_validation,
                                100.0 / (double) run->n_validation)
             : g_strdup (_("no validation galaxies"));
