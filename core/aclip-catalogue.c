@@ -65,11 +65,23 @@ aclip_desi_wavelength_grid (double *wavelength)
 
 /* Reading -------------------------------------------------------------------------------- */
 
+/* A numeric scalar column and, for aclip_catalogue_read_scalars, where its value sits in a row
+ * and how it converts to double the way CFITSIO's column reads convert it. */
 typedef struct
 {
   char *name;
   char *unit;
   int number;
+  AclipFitsType type; /* stored type */
+  /* Decoded from the row's bytes; FALSE for columns whose storage we do not decode (scaled
+   * int64, variable-length, a TNULL outside the type's range): those are read column by
+   * column. */
+  gboolean from_bytes;
+  gint64 offset; /* byte offset within a row */
+  int n_bytes;   /* bytes of the one value */
+  double scale, zero;
+  gboolean null_check; /* integer columns with TNULL: that value reads as NaN */
+  gint64 null_value;
 } NumericColumn;
 
 struct _AclipCatalogue
@@ -83,6 +95,8 @@ struct _AclipCatalogue
   int fixed_numbers[N_FIXED_COLUMNS]; /* column numbers; 0 when absent */
   GArray *numeric;                    /* NumericColumn, file order */
   const char **numeric_names;         /* NULL-terminated view of numeric[].name */
+  int id_index;                       /* index of ID in numeric */
+  gint64 row_bytes;                   /* NAXIS1; 0 when unknown (no decoding from bytes) */
 };
 
 static void
@@ -312,6 +326,67 @@ check_spectrum_columns (AclipCatalogue *catalogue, GError **error)
   return TRUE;
 }
 
+static int
+type_size (AclipFitsType type)
+{
+  switch (type) {
+    case ACLIP_FITS_TYPE_BYTE:
+      return 1;
+    case ACLIP_FITS_TYPE_INT16:
+      return 2;
+    case ACLIP_FITS_TYPE_INT32:
+    case ACLIP_FITS_TYPE_FLOAT:
+      return 4;
+    case ACLIP_FITS_TYPE_INT64:
+    case ACLIP_FITS_TYPE_DOUBLE:
+      return 8;
+    default:
+      return 0;
+  }
+}
+
+/* Decides whether a column's value can be decoded from the row's bytes exactly as CFITSIO
+ * converts it to double, and records what the decoding needs. */
+static void
+describe_storage (AclipCatalogue *catalogue, NumericColumn *entry)
+{
+  AclipFitsColumnStorage storage;
+  int size = type_size (entry->type);
+  entry->from_bytes = FALSE;
+  if (catalogue->row_bytes <= 0 || size == 0 ||
+      !aclip_fits_column_storage (catalogue->fits, entry->number, &storage, NULL) ||
+      storage.variable || storage.n_bytes != size || storage.offset < 0 ||
+      storage.offset + size > catalogue->row_bytes)
+    return;
+  gboolean scaled = storage.scale != 1.0 || storage.zero != 0.0;
+  if (entry->type == ACLIP_FITS_TYPE_INT64 && scaled)
+    return; /* CFITSIO converts scaled int64 (TZERO = 2^63: unsigned) its own way */
+  if (storage.has_null) {
+    /* A TNULL the stored type cannot hold: CFITSIO ignores it for bytes and int16 and compares
+     * it cut to 32 bits for int32; rare enough to leave to CFITSIO. */
+    static const gint64 lowest[] = { [ACLIP_FITS_TYPE_BYTE] = 0,
+                                     [ACLIP_FITS_TYPE_INT16] = G_MININT16,
+                                     [ACLIP_FITS_TYPE_INT32] = G_MININT32,
+                                     [ACLIP_FITS_TYPE_INT64] = G_MININT64 };
+    static const gint64 highest[] = { [ACLIP_FITS_TYPE_BYTE] = G_MAXUINT8,
+                                      [ACLIP_FITS_TYPE_INT16] = G_MAXINT16,
+                                      [ACLIP_FITS_TYPE_INT32] = G_MAXINT32,
+                                      [ACLIP_FITS_TYPE_INT64] = G_MAXINT64 };
+    gboolean integer = entry->type != ACLIP_FITS_TYPE_FLOAT &&
+                       entry->type != ACLIP_FITS_TYPE_DOUBLE;
+    if (integer && (storage.null_value < lowest[entry->type] ||
+                    storage.null_value > highest[entry->type]))
+      return;
+    entry->null_check = integer;
+    entry->null_value = storage.null_value;
+  }
+  entry->offset = storage.offset;
+  entry->n_bytes = size;
+  entry->scale = storage.scale;
+  entry->zero = storage.zero;
+  entry->from_bytes = TRUE;
+}
+
 static void
 collect_numeric_columns (AclipCatalogue *catalogue)
 {
@@ -331,7 +406,11 @@ collect_numeric_columns (AclipCatalogue *catalogue)
     char *unit = aclip_fits_has_key (fits, unit_key)
                      ? aclip_fits_read_key_string (fits, unit_key, NULL)
                      : NULL;
-    NumericColumn entry = { g_steal_pointer (&name), unit ? unit : g_strdup (""), number };
+    NumericColumn entry = { g_steal_pointer (&name), unit ? unit : g_strdup (""), number,
+                            column.type };
+    describe_storage (catalogue, &entry);
+    if (number == catalogue->fixed_numbers[COLUMN_ID])
+      catalogue->id_index = (int) catalogue->numeric->len;
     g_array_append_val (catalogue->numeric, entry);
   }
   catalogue->numeric_names = g_new0 (const char *, catalogue->numeric->len + 1);
@@ -367,6 +446,8 @@ aclip_catalogue_open (const char *path, GError **error)
                  _("the catalogue has neither an IMAGE column nor SPECTRUM columns"));
     return NULL;
   }
+  if (!aclip_fits_table_row_bytes (catalogue->fits, &catalogue->row_bytes, NULL))
+    catalogue->row_bytes = 0;
   collect_numeric_columns (catalogue);
   return g_steal_pointer (&catalogue);
 }
@@ -509,8 +590,15 @@ aclip_catalogue_column_unit (AclipCatalogue *catalogue, const char *name)
 static gboolean
 check_range (AclipCatalogue *catalogue, gint64 first_row, gint64 n_rows, GError **error)
 {
-  if (first_row >= 0 && n_rows >= 0 && first_row + n_rows <= catalogue->n_rows)
+  /* Written so that no sum can overflow, whatever the caller passes. */
+  if (first_row >= 0 && n_rows >= 0 && first_row <= catalogue->n_rows &&
+      n_rows <= catalogue->n_rows - first_row)
     return TRUE;
+  if (first_row < 0 || n_rows <= 0 || first_row > G_MAXINT64 - n_rows)
+    return fail_format (error, ACLIP_ERROR_INVALID_ARG, aclip_catalogue_path (catalogue),
+                        _("%" PRId64 " rows from row %" PRId64
+                          " do not exist (the catalogue has %" PRId64 " rows)"),
+                        n_rows, first_row, catalogue->n_rows);
   return fail_format (error, ACLIP_ERROR_INVALID_ARG, aclip_catalogue_path (catalogue),
                       _("rows %" PRId64 " to %" PRId64
                         " do not exist (the catalogue has %" PRId64 " rows)"),
@@ -544,6 +632,189 @@ aclip_catalogue_read_ids (AclipCatalogue *catalogue, gint64 first_row, gint64 n_
     return TRUE;
   return aclip_fits_read_column_int64 (catalogue->fits, catalogue->fixed_numbers[COLUMN_ID],
                                        first_row, 0, n_rows, ids, error);
+}
+
+/* Reading many rows' scalars --------------------------------------------------------------- */
+
+/* One big-endian value of `size` bytes. */
+static guint64
+load_big_endian (const guint8 *bytes, int size)
+{
+  guint64 value = 0;
+  for (int i = 0; i < size; i++)
+    value = value << 8 | bytes[i];
+  return value;
+}
+
+/* The value at `bytes` as CFITSIO's column read with a NaN null value gives it: integers equal
+ * to TNULL and floating-point NaN and ±Inf become NaN; floating-point zeros and subnormals
+ * become TZERO (CFITSIO treats a zero exponent as underflow: −0 reads as +0); the rest
+ * value × TSCAL + TZERO. */
+static double
+decode_double (const NumericColumn *column, const guint8 *bytes)
+{
+  guint64 bits = load_big_endian (bytes, column->n_bytes);
+  double value;
+  switch (column->type) {
+    case ACLIP_FITS_TYPE_BYTE:
+    case ACLIP_FITS_TYPE_INT16:
+    case ACLIP_FITS_TYPE_INT32:
+    case ACLIP_FITS_TYPE_INT64: {
+      /* Sign-extend from the stored width (bytes are unsigned). */
+      int unused_bits = 64 - 8 * column->n_bytes;
+      gint64 integer = column->type == ACLIP_FITS_TYPE_BYTE
+                           ? (gint64) bits
+                           : (gint64) (bits << unused_bits) >> unused_bits;
+      if (column->null_check && integer == column->null_value)
+        return NAN;
+      value = (double) integer;
+      break;
+    }
+    case ACLIP_FITS_TYPE_FLOAT: {
+      guint32 single_bits = (guint32) bits;
+      guint32 exponent = single_bits & 0x7f800000u;
+      if (exponent == 0x7f800000u)
+        return NAN;
+      if (exponent == 0)
+        return column->zero;
+      float single;
+      memcpy (&single, &single_bits, sizeof single);
+      value = single;
+      break;
+    }
+    case ACLIP_FITS_TYPE_DOUBLE: {
+      guint64 exponent = bits & G_GUINT64_CONSTANT (0x7ff0000000000000);
+      if (exponent == G_GUINT64_CONSTANT (0x7ff0000000000000))
+        return NAN;
+      if (exponent == 0)
+        return column->zero;
+      memcpy (&value, &bits, sizeof value);
+      break;
+    }
+    default:
+      g_assert_not_reached ();
+  }
+  if (column->scale == 1.0 && column->zero == 0.0)
+    return value;
+  return value * column->scale + column->zero;
+}
+
+/* The part of a row to read for a set of columns: `n_bytes` from byte `first` of the row,
+ * running on into the next row when first + n_bytes passes the row's end. Catalogue rows put
+ * the required scalars first and the extras last, with the image and spectra between: the
+ * extras of one row and the scalars of the next are one short run of bytes, where the row
+ * itself would need two reads or one of the whole row. So the run chosen is the complement of
+ * the largest gap between the columns, counting the gap that wraps round the row's end. */
+typedef struct
+{
+  gint64 first, n_bytes;
+} RowSpan;
+
+static int
+compare_offsets (const void *a, const void *b)
+{
+  const NumericColumn *const *x = a, *const *y = b;
+  return ((*x)->offset > (*y)->offset) - ((*x)->offset < (*y)->offset);
+}
+
+static RowSpan
+span_of_columns (const NumericColumn **columns, int n_columns, gint64 row_bytes)
+{
+  qsort (columns, (size_t) n_columns, sizeof *columns, compare_offsets);
+  gint64 end = 0; /* furthest end among the columns so far */
+  for (int i = 0; i < n_columns; i++)
+    end = MAX (end, columns[i]->offset + columns[i]->n_bytes);
+  /* The gap that wraps: after the last column, round to the first. */
+  gint64 best_gap = row_bytes - end + columns[0]->offset, best_first = columns[0]->offset;
+  end = 0;
+  for (int i = 0; i < n_columns; i++) {
+    if (i > 0 && columns[i]->offset - end > best_gap) {
+      best_gap = columns[i]->offset - end;
+      best_first = columns[i]->offset;
+    }
+    end = MAX (end, columns[i]->offset + columns[i]->n_bytes);
+  }
+  return (RowSpan) { best_first, row_bytes - best_gap };
+}
+
+gboolean
+aclip_catalogue_read_scalars (AclipCatalogue *catalogue, gint64 first_row, gint64 n_rows,
+                              gint64 *ids, double *const *columns, GError **error)
+{
+  g_return_val_if_fail (catalogue != NULL, FALSE);
+  if (!check_range (catalogue, first_row, n_rows, error))
+    return FALSE;
+  if (n_rows == 0)
+    return TRUE;
+
+  AclipFits *fits = catalogue->fits;
+  guint n_numeric = catalogue->numeric->len;
+  const NumericColumn *id_column =
+      &g_array_index (catalogue->numeric, NumericColumn, catalogue->id_index);
+
+  /* Columns CFITSIO converts itself, one pass each. */
+  for (guint c = 0; c < n_numeric; c++) {
+    const NumericColumn *column = &g_array_index (catalogue->numeric, NumericColumn, c);
+    if (columns != NULL && columns[c] != NULL && !column->from_bytes &&
+        !aclip_fits_read_column_double (fits, column->number, first_row, 0, n_rows, columns[c],
+                                        error))
+      return FALSE;
+  }
+  if (ids != NULL && !id_column->from_bytes &&
+      !aclip_fits_read_column_int64 (fits, id_column->number, first_row, 0, n_rows, ids, error))
+    return FALSE;
+
+  /* The rest from each row's bytes. wanted[] are the columns to decode, output[] where. */
+  g_autofree const NumericColumn **wanted = g_new (const NumericColumn *, n_numeric + 1);
+  int n_wanted = 0;
+  for (guint c = 0; c < n_numeric; c++) {
+    const NumericColumn *column = &g_array_index (catalogue->numeric, NumericColumn, c);
+    if (columns != NULL && columns[c] != NULL && column->from_bytes)
+      wanted[n_wanted++] = column;
+  }
+  gboolean decode_ids = ids != NULL && id_column->from_bytes;
+  if (decode_ids && (columns == NULL || columns[catalogue->id_index] == NULL))
+    wanted[n_wanted++] = id_column;
+  if (n_wanted == 0)
+    return TRUE;
+  /* Output arrays by column, before span_of_columns reorders wanted[]. */
+  g_autofree double **output = g_new0 (double *, n_numeric);
+  for (guint c = 0; c < n_numeric; c++)
+    output[c] = columns != NULL ? columns[c] : NULL;
+  const NumericColumn *base = &g_array_index (catalogue->numeric, NumericColumn, 0);
+
+  gint64 row_bytes = catalogue->row_bytes;
+  RowSpan span = span_of_columns (wanted, n_wanted, row_bytes);
+  /* Wrapping: bytes [0, low_bytes) of a row come from the previous read. */
+  gint64 low_bytes = MAX (0, span.first + span.n_bytes - row_bytes);
+  gint64 high_bytes = span.n_bytes - low_bytes;
+  g_autofree guint8 *chunk = g_malloc (span.n_bytes);
+  g_autofree guint8 *low = g_malloc (MAX (low_bytes, 1));
+  if (low_bytes > 0 &&
+      !aclip_fits_read_table_bytes (fits, first_row, 0, low_bytes, low, error))
+    return FALSE;
+
+  gint64 end_row = first_row + n_rows;
+  for (gint64 row = first_row; row < end_row; row++) {
+    gboolean last = row + 1 == end_row;
+    gint64 n_bytes = last ? high_bytes : span.n_bytes;
+    if (!aclip_fits_read_table_bytes (fits, row, span.first, n_bytes, chunk, error))
+      return FALSE;
+    gint64 index = row - first_row;
+    for (int w = 0; w < n_wanted; w++) {
+      const NumericColumn *column = wanted[w];
+      const guint8 *bytes = column->offset >= span.first ? chunk + (column->offset - span.first)
+                                                         : low + column->offset;
+      double *values = output[column - base];
+      if (values != NULL)
+        values[index] = decode_double (column, bytes);
+      if (decode_ids && column == id_column)
+        ids[index] = (gint64) load_big_endian (bytes, 8);
+    }
+    if (low_bytes > 0 && !last)
+      memcpy (low, chunk + high_bytes, low_bytes);
+  }
+  return TRUE;
 }
 
 /* Writing -------------------------------------------------------------------------------- */

@@ -97,6 +97,16 @@ gboolean aclip_catalogue_read_column (AclipCatalogue *catalogue, const char *nam
 /* The ID column, for lookups by ID. */
 gboolean aclip_catalogue_read_ids (AclipCatalogue *catalogue, gint64 first_row, gint64 n_rows,
                                    gint64 *ids, GError **error);
+/* Every numeric scalar column and the IDs of n_rows rows from first_row in one pass over the
+ * rows: what aclip_catalogue_read_column and aclip_catalogue_read_ids give, value for value,
+ * at the cost of one column's pass instead of one per column (a catalogue's rows are tens of
+ * KB wide, and reading a column touches every row). `columns` holds one array of n_rows
+ * doubles per entry of aclip_catalogue_numeric_columns, in that order; an entry, or columns
+ * itself, may be NULL to skip. ids: n_rows values, exact int64, or NULL. On failure the
+ * arrays hold what was read before it. */
+gboolean aclip_catalogue_read_scalars (AclipCatalogue *catalogue, gint64 first_row,
+                                       gint64 n_rows, gint64 *ids, double *const *columns,
+                                       GError **error);
 /* Unit of a column ("" when none), owned by the catalogue; NULL if no such column. */
 const char *aclip_catalogue_column_unit (AclipCatalogue *catalogue, const char *name);
 

@@ -25,6 +25,10 @@ struct _AclipFits
   char *temporary_path; /* non-NULL while writing to a temporary file not yet committed */
 };
 
+/* What CFITSIO reports as a column's TNULL when the header gives none (NULL_UNDEFINED in its
+ * private header fitsio2.h). */
+#define CFITSIO_NO_TNULL 1234554321
+
 /* Errors ------------------------------------------------------------------------------- */
 
 static AclipError
@@ -813,6 +817,78 @@ aclip_fits_read_column_string (AclipFits *fits, int column, gint64 row, GError *
   if (!read_column (fits, TSTRING, column, row, 0, 1, "", cells, error))
     return NULL;
   return g_strstrip (g_steal_pointer (&buffer));
+}
+
+gboolean
+aclip_fits_table_row_bytes (AclipFits *fits, gint64 *row_bytes, GError **error)
+{
+  int status = 0;
+  LONGLONG naxis1 = 0;
+  fits_read_key (fits->file, TLONGLONG, "NAXIS1", &naxis1, NULL, &status);
+  if (status)
+    return fail (fits, status, error, _("cannot read the width of the table's rows"));
+  *row_bytes = naxis1;
+  return TRUE;
+}
+
+gboolean
+aclip_fits_column_storage (AclipFits *fits, int column, AclipFitsColumnStorage *storage,
+                           GError **error)
+{
+  int status = 0, hdu_type = 0, index = 1, n_columns = 0;
+  /* CFITSIO keeps the parsed column table (tableptr) of the HDU it last moved to; moving to
+   * our own current HDU makes sure the table we read is this HDU's. */
+  fits_get_hdu_num (fits->file, &index);
+  fits_movabs_hdu (fits->file, index, &hdu_type, &status);
+  fits_get_num_cols (fits->file, &n_columns, &status);
+  if (status)
+    return fail (fits, status, error, _("cannot read the table's columns"));
+  if (hdu_type != BINARY_TBL || column < 1 || column > n_columns) {
+    g_autofree char *location = describe_location (fits);
+    g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_INVALID_ARG,
+                 _("%s: there is no binary table column %d"), location, column);
+    return FALSE;
+  }
+
+  /* The byte offsets of a binary table's columns follow from the TFORMs of those before it;
+   * CFITSIO has worked them out (tbcol) when it read the header, and reads with them. A column
+   * runs up to the next one, the last up to the end of the row. */
+  FITSfile *file = fits->file->Fptr;
+  const tcolumn *columns = file->tableptr;
+  LONGLONG end = column < n_columns ? columns[column].tbcol : file->rowlength;
+  const tcolumn *info = &columns[column - 1];
+
+  LONGLONG null_value = 0;
+  double scale = 1.0, zero = 0.0;
+  fits_get_bcolparmsll (fits->file, column, NULL, NULL, NULL, NULL, &scale, &zero, &null_value,
+                        NULL, &status);
+  if (status) {
+    g_autofree char *what = g_strdup_printf (_("cannot read the format of column %d"), column);
+    return fail (fits, status, error, what);
+  }
+  memset (storage, 0, sizeof *storage);
+  storage->offset = info->tbcol;
+  storage->n_bytes = end - info->tbcol;
+  storage->variable = info->tdatatype < 0;
+  storage->scale = scale;
+  storage->zero = zero;
+  storage->has_null = null_value != CFITSIO_NO_TNULL;
+  storage->null_value = storage->has_null ? null_value : 0;
+  return TRUE;
+}
+
+gboolean
+aclip_fits_read_table_bytes (AclipFits *fits, gint64 row, gint64 first_byte, gint64 n_bytes,
+                             guint8 *bytes, GError **error)
+{
+  int status = 0;
+  fits_read_tblbytes (fits->file, row + 1, first_byte + 1, n_bytes, bytes, &status);
+  if (status) {
+    g_autofree char *what = g_strdup_printf (_("cannot read the table at row %" PRId64),
+                                             row + 1);
+    return fail (fits, status, error, what);
+  }
+  return TRUE;
 }
 
 gboolean

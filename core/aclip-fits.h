@@ -141,6 +141,29 @@ gboolean aclip_fits_read_column_int32 (AclipFits *fits, int column, gint64 row,
 /* One string cell, trailing blanks removed, newly allocated. */
 char *aclip_fits_read_column_string (AclipFits *fits, int column, gint64 row, GError **error);
 
+/* Raw rows, for callers that read several scalar columns of many rows: reading a column
+ * touches every row once, so N columns cost N passes over a file whose rows are wide, while
+ * the bytes of one row's scalars are read in one call. The caller decodes the big-endian
+ * values itself, with what aclip_fits_column_storage says about each column. */
+typedef struct
+{
+  gint64 offset;      /* byte offset of the column's first element within a row */
+  gint64 n_bytes;     /* bytes the column occupies in each row */
+  gboolean variable;  /* a variable-length array: the row holds only a descriptor */
+  double scale, zero; /* TSCALn, TZEROn; 1 and 0 when absent */
+  gboolean has_null;  /* TNULLn is given (integer columns) */
+  gint64 null_value;  /* TNULLn */
+} AclipFitsColumnStorage;
+
+/* Bytes per row of the current binary table (NAXIS1). */
+gboolean aclip_fits_table_row_bytes (AclipFits *fits, gint64 *row_bytes, GError **error);
+gboolean aclip_fits_column_storage (AclipFits *fits, int column, AclipFitsColumnStorage *storage,
+                                    GError **error);
+/* n_bytes raw bytes of the current binary table starting at byte first_byte of `row` (both
+ * 0-based); the bytes may run on into the following rows. */
+gboolean aclip_fits_read_table_bytes (AclipFits *fits, gint64 row, gint64 first_byte,
+                                      gint64 n_bytes, guint8 *bytes, GError **error);
+
 /* A column of a table to create: TFORM such as "1K", "7781E", "3I"; dims (FITS order) for
  * TDIM, n_dims 0 for none; unit may be NULL; scale/zero for TSCAL/TZERO (1, 0 for none). */
 typedef struct

@@ -10,6 +10,7 @@ extern "C" {
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <vector>
 
@@ -588,4 +589,408 @@ TEST (Catalogue, ReadableByAstropyWithoutOurCode)
   EXPECT_EQ (status, 0);
   /* Row 1, band z (2), y 3, x 4: index (2·6 + 3)·5 + 4 = 79 → 0.01·79 − 0.2 + 0.5 = 1.09. */
   EXPECT_EQ (output, "1 grz 0.262\n3 (3, 3, 6, 5) (3, 40) (40,)\n1014 1.09 4002.5\n");
+}
+
+/* Every scalar column of many rows in one pass ---------------------------------------------- */
+
+namespace {
+
+/* Bit patterns, so that −0 and +0 differ and NaN equals NaN. */
+bool
+same_double (double a, double b)
+{
+  if (std::isnan (a) || std::isnan (b))
+    return std::isnan (a) && std::isnan (b);
+  return std::memcmp (&a, &b, sizeof a) == 0;
+}
+
+/* Which outputs a read asks for. */
+enum class Ask
+{
+  kAll,          /* every column and the IDs */
+  kColumnsOnly,  /* no IDs */
+  kIdsOnly,      /* columns NULL */
+  kEveryOther,   /* odd-numbered columns skipped, IDs read */
+  kExtrasOnly,   /* only columns after the 8 required ones */
+};
+
+/* aclip_catalogue_read_scalars against the column-by-column reads for rows [first, first + n),
+ * asking for the outputs `ask` names; unrequested outputs must stay untouched. */
+void
+expect_scalars_match (AclipCatalogue *catalogue, gint64 first, gint64 n, Ask ask)
+{
+  SCOPED_TRACE (::testing::Message () << "rows " << first << "+" << n << " ask "
+                                      << static_cast<int> (ask));
+  ErrorHolder error;
+  const char *const *names = aclip_catalogue_numeric_columns (catalogue);
+  size_t n_columns = g_strv_length ((char **) names);
+  std::vector<std::vector<double>> expected (n_columns, std::vector<double> (n));
+  std::vector<gint64> expected_ids (n);
+  ASSERT_TRUE (aclip_catalogue_read_ids (catalogue, first, n, expected_ids.data (), error.out ()))
+      << error->message;
+  for (size_t c = 0; c < n_columns; c++)
+    ASSERT_TRUE (aclip_catalogue_read_column (catalogue, names[c], first, n,
+                                              expected[c].data (), error.out ()))
+        << error->message;
+
+  const double kUntouched = -12345.678;
+  std::vector<std::vector<double>> got (n_columns, std::vector<double> (n, kUntouched));
+  std::vector<gint64> ids (n, -7);
+  std::vector<double *> pointers (n_columns, nullptr);
+  for (size_t c = 0; c < n_columns; c++) {
+    bool wanted = ask == Ask::kAll || ask == Ask::kColumnsOnly ||
+                  (ask == Ask::kEveryOther && c % 2 == 0) || (ask == Ask::kExtrasOnly && c >= 8);
+    pointers[c] = wanted ? got[c].data () : nullptr;
+  }
+  bool want_ids = ask != Ask::kColumnsOnly && ask != Ask::kExtrasOnly;
+  ASSERT_TRUE (aclip_catalogue_read_scalars (catalogue, first, n,
+                                             want_ids ? ids.data () : nullptr,
+                                             ask == Ask::kIdsOnly ? nullptr : pointers.data (),
+                                             error.out ()))
+      << error->message;
+
+  for (gint64 r = 0; r < n; r++)
+    EXPECT_EQ (ids[r], want_ids ? expected_ids[r] : -7) << "row " << first + r;
+  for (size_t c = 0; c < n_columns; c++)
+    for (gint64 r = 0; r < n; r++) {
+      double want = pointers[c] && ask != Ask::kIdsOnly ? expected[c][r] : kUntouched;
+      EXPECT_TRUE (same_double (got[c][r], want))
+          << names[c] << " row " << first + r << ": " << got[c][r] << " instead of " << want;
+    }
+}
+
+/* Every range shape the reader handles differently: all rows, from the start, to the end, one
+ * row (first, middle, last), and every ask. */
+void
+expect_all_reads_match (AclipCatalogue *catalogue)
+{
+  gint64 n = aclip_catalogue_n_rows (catalogue);
+  for (Ask ask : { Ask::kAll, Ask::kColumnsOnly, Ask::kIdsOnly, Ask::kEveryOther,
+                   Ask::kExtrasOnly }) {
+    expect_scalars_match (catalogue, 0, n, ask);
+    expect_scalars_match (catalogue, n - 1, 1, ask);
+    expect_scalars_match (catalogue, 0, 1, ask);
+    if (n > 3) {
+      expect_scalars_match (catalogue, 1, n - 2, ask);
+      expect_scalars_match (catalogue, n / 2, 1, ask);
+    }
+  }
+}
+
+/* Extras of every type the writer stores, with the values CFITSIO converts specially: NaN,
+ * ±Inf, −0 and subnormals (CFITSIO reads them as 0), and int64 IDs beyond 2^53. */
+const AclipExtraColumn kEveryType[] = {
+  { "F32", ACLIP_COLUMN_FLOAT, "mag", nullptr },
+  { "F64", ACLIP_COLUMN_DOUBLE, nullptr, nullptr },
+  { "I32", ACLIP_COLUMN_INT32, nullptr, nullptr },
+  { "I64", ACLIP_COLUMN_INT64, nullptr, nullptr },
+};
+
+void
+write_every_type (const std::string &path, int n_rows, int height, int width, int n_wave,
+                  double quantum)
+{
+  std::vector<double> wavelength = test_wavelength (n_wave);
+  AclipCatalogueLayout layout{};
+  layout.image_height = height;
+  layout.image_width = width;
+  layout.pixscale = 0.262;
+  layout.image_quantum = quantum;
+  layout.n_wave = n_wave;
+  layout.wavelength = n_wave ? wavelength.data () : nullptr;
+  layout.n_extra = 4;
+  layout.extra = kEveryType;
+  ErrorHolder error;
+  g_autoptr (AclipCatalogueWriter) writer =
+      aclip_catalogue_writer_new (path.c_str (), &layout, error.out ());
+  ASSERT_NE (writer, nullptr) << error->message;
+  const double special[] = { NAN, INFINITY, -INFINITY, -0.0, 0.0, 1e-310, 1e-40, -1e-45 };
+  const int n_special = G_N_ELEMENTS (special);
+  for (int row = 0; row < n_rows; row++) {
+    TestGalaxy test (row, height, width, n_wave);
+    /* IDs that a double cannot hold: 2^62 + odd numbers. */
+    test.galaxy.id = (G_GINT64_CONSTANT (1) << 62) + 2 * row + 1;
+    if (row % 5 == 1)
+      test.galaxy.id = -test.galaxy.id;
+    double value = special[row % n_special];
+    test.galaxy.ra = row % 3 == 0 ? value : 10.0 + row;
+    test.galaxy.dec = row % 4 == 0 ? value : -5.0 - row;
+    test.galaxy.z = row % 2 == 0 ? (float) value : 0.01f * (float) row;
+    test.galaxy.flux[1] = (float) special[(row + 3) % n_special];
+    double extras[4] = {
+      row % 2 == 0 ? value : 1.5 * row,
+      row % 2 == 1 ? value : -2.25 * row,
+      row % 3 == 0 ? (double) G_MININT32 + row : (double) G_MAXINT32 - row,
+      /* Exactly representable as doubles, beyond 2^53. */
+      row % 2 == 0 ? std::ldexp (1.0, 60) + std::ldexp ((double) row, 8) : -1.0 * row,
+    };
+    ASSERT_TRUE (aclip_catalogue_writer_append (writer, &test.galaxy, extras, error.out ()))
+        << error->message;
+  }
+  ASSERT_TRUE (aclip_catalogue_writer_finish (writer, error.out ())) << error->message;
+}
+
+} // namespace
+
+TEST (CatalogueScalars, MatchColumnReadsForEveryTypeAndLayout)
+{
+  struct Layout
+  {
+    const char *name;
+    int height, width, n_wave;
+    double quantum;
+  } layouts[] = {
+    { "both.fits", kHeight, kWidth, kWave, 0.0 },
+    { "images16.fits", 16, 16, 0, 0.001 }, /* rows wider than CFITSIO's 2880-byte buffers */
+    { "spectra.fits", 0, 0, 900, 0.0 },
+  };
+  TempDir dir;
+  for (const Layout &layout : layouts) {
+    SCOPED_TRACE (layout.name);
+    std::string path = dir.path (layout.name);
+    write_every_type (path, 23, layout.height, layout.width, layout.n_wave, layout.quantum);
+    ErrorHolder error;
+    g_autoptr (AclipCatalogue) catalogue = aclip_catalogue_open (path.c_str (), error.out ());
+    ASSERT_NE (catalogue, nullptr) << error->message;
+    expect_all_reads_match (catalogue);
+
+    /* The values themselves, not only agreement with the column reads: IDs exact beyond 2^53,
+     * CFITSIO's conversions (Inf and NaN read as NaN, −0 and subnormals as +0). */
+    std::vector<gint64> ids (23);
+    std::vector<double> ra (23), z (23), i64 (23), f64 (23);
+    std::vector<double *> columns (g_strv_length ((char **) aclip_catalogue_numeric_columns (
+                                       catalogue)),
+                                   nullptr);
+    ASSERT_EQ (columns.size (), 12u);
+    columns[1] = ra.data ();
+    columns[3] = z.data ();
+    columns[9] = f64.data ();
+    columns[11] = i64.data ();
+    ASSERT_TRUE (aclip_catalogue_read_scalars (catalogue, 0, 23, ids.data (), columns.data (),
+                                               error.out ()))
+        << error->message;
+    EXPECT_EQ (ids[0], (G_GINT64_CONSTANT (1) << 62) + 1);
+    EXPECT_EQ (ids[1], -((G_GINT64_CONSTANT (1) << 62) + 3));
+    EXPECT_EQ (ids[22], (G_GINT64_CONSTANT (1) << 62) + 45);
+    EXPECT_TRUE (std::isnan (ra[0]));    /* NaN */
+    EXPECT_TRUE (std::isnan (ra[9]));    /* +Inf (9 % 8 = 1) */
+    EXPECT_TRUE (same_double (ra[3], 0.0)); /* −0 → +0 */
+    EXPECT_EQ (ra[4], 14.0);
+    EXPECT_TRUE (same_double (z[6], 0.0));  /* float subnormal 1e-40 → 0 */
+    EXPECT_TRUE (same_double (f64[5], 0.0)); /* double subnormal 1e-310 → 0 */
+    EXPECT_EQ (i64[4], std::ldexp (1.0, 60) + 1024.0);
+    EXPECT_EQ (i64[3], -3.0);
+  }
+}
+
+TEST (CatalogueScalars, ScaledAndNullIntegerColumnsMatchColumnReads)
+{
+  /* Files from other writers: bytes, int16 and int32 with TSCAL/TZERO and TNULL, unsigned
+   * int16, signed bytes, a scaled float, an int64 with TZERO (left to CFITSIO), a TNULL out of
+   * an int16's range (ignored by CFITSIO) — each must read as the column reads give it. */
+  TempDir dir;
+  std::string path = dir.path ("scaled.fits");
+  const int n_rows = 9;
+  ErrorHolder error;
+  {
+    g_autoptr (AclipFits) fits = aclip_fits_create (path.c_str (), error.out ());
+    ASSERT_NE (fits, nullptr) << error->message;
+    std::vector<double> wavelength = test_wavelength ();
+    gint64 n_wave = kWave;
+    ASSERT_TRUE (aclip_fits_write_empty_primary (fits, error.out ()) &&
+                 aclip_fits_write_key_int64 (fits, "ACLIPCAT", 1, nullptr, error.out ()) &&
+                 aclip_fits_write_key_string (fits, "BANDS", "grz", nullptr, error.out ()) &&
+                 aclip_fits_write_key_double (fits, "PIXSCALE", 0.262, nullptr, error.out ()) &&
+                 aclip_fits_append_image_double (fits, "WAVELENGTH", 1, &n_wave,
+                                                 wavelength.data (), error.out ()))
+        << error->message;
+    std::string spectrum_format = std::to_string (kWave) + "E";
+    std::vector<AclipFitsColumnSpec> specs = {
+      { "ID", "1K", nullptr, 0, {}, 1, 0 },
+      { "RA", "1D", "deg", 0, {}, 1, 0 },
+      { "DEC", "1D", "deg", 0, {}, 1, 0 },
+      { "Z", "1E", nullptr, 0, {}, 1, 0 },
+      { "LOGMSTAR", "1E", nullptr, 0, {}, 1, 0 },
+      { "FLUX_G", "1E", nullptr, 0, {}, 1, 0 },
+      { "FLUX_R", "1E", nullptr, 0, {}, 1, 0 },
+      { "FLUX_Z", "1E", nullptr, 0, {}, 1, 0 },
+      { "B_NULL", "1B", nullptr, 0, {}, 0.5, 10.0 },       /* 9: TNULL 255 */
+      { "I_NULL", "1I", nullptr, 0, {}, 0.25, -3.0 },      /* 10: TNULL −32768 */
+      { "J_NULL", "1J", nullptr, 0, {}, 1, 0 },            /* 11: TNULL 7 */
+      { "USHORT", "1I", nullptr, 0, {}, 1, 32768 },        /* 12 */
+      { "SBYTE", "1B", nullptr, 0, {}, 1, -128 },          /* 13 */
+      { "E_SCALED", "1E", nullptr, 0, {}, 1.5, -2.0 },     /* 14 */
+      { "K_ZERO", "1K", nullptr, 0, {}, 1, 1000 },         /* 15 */
+      { "I_BADNULL", "1I", nullptr, 0, {}, 1, 0 },         /* 16: TNULL 40000 */
+      { "SPECTRUM", spectrum_format.c_str (), nullptr, 0, {}, 1, 0 },
+      { "SPECTRUM_IVAR", spectrum_format.c_str (), nullptr, 0, {}, 1, 0 },
+      { "K_NULL", "1K", nullptr, 0, {}, 1, 0 },            /* 19: TNULL −1 */
+    };
+    ASSERT_TRUE (aclip_fits_append_table (fits, "GALAXIES", (int) specs.size (), specs.data (),
+                                          error.out ()))
+        << error->message;
+    ASSERT_TRUE (aclip_fits_write_key_int64 (fits, "TNULL9", 255, nullptr, error.out ()) &&
+                 aclip_fits_write_key_int64 (fits, "TNULL10", -32768, nullptr, error.out ()) &&
+                 aclip_fits_write_key_int64 (fits, "TNULL11", 7, nullptr, error.out ()) &&
+                 aclip_fits_write_key_int64 (fits, "TNULL16", 40000, nullptr, error.out ()) &&
+                 aclip_fits_write_key_int64 (fits, "TNULL19", -1, nullptr, error.out ()))
+        << error->message;
+    std::vector<float> spectrum (kWave, 1.0f);
+    for (gint64 row = 0; row < n_rows; row++) {
+      gint64 id = G_GINT64_CONSTANT (39633345008634465) + row;
+      double position = 100.0 + row;
+      float z = 0.1f * (float) row;
+      /* Physical values: every stored value lands on an exact step; row 2 holds each TNULL. */
+      double b = row == 2 ? 255 * 0.5 + 10.0 : 10.0 + 0.5 * row;
+      double i = row == 2 ? -32768 * 0.25 - 3.0 : -3.0 + 0.25 * (row * 1000 - 4000);
+      gint32 j = row == 2 ? 7 : (gint32) (row * 100000 - 1);
+      double ushort = 32768.0 + 8000 * row - 32000;
+      double sbyte = -128.0 + 30 * row;
+      float e = row == 4 ? NAN : (float) (-2.0 + 1.5 * row);
+      gint64 k = (G_GINT64_CONSTANT (1) << 40) + row;
+      gint32 badnull = row == 3 ? 40000 - 65536 : (gint32) row; /* stays in int16 */
+      gint64 k_null = row == 2 ? -1 : G_GINT64_CONSTANT (9007199254740993) + row;
+      ASSERT_TRUE (aclip_fits_write_column_int64 (fits, 1, row, 0, 1, &id, error.out ()) &&
+                   aclip_fits_write_column_double (fits, 2, row, 0, 1, &position, error.out ()) &&
+                   aclip_fits_write_column_double (fits, 3, row, 0, 1, &position, error.out ()));
+      for (int c = 4; c <= 8; c++)
+        ASSERT_TRUE (aclip_fits_write_column_float (fits, c, row, 0, 1, &z, error.out ()));
+      ASSERT_TRUE (aclip_fits_write_column_double (fits, 9, row, 0, 1, &b, error.out ()) &&
+                   aclip_fits_write_column_double (fits, 10, row, 0, 1, &i, error.out ()) &&
+                   aclip_fits_write_column_int32 (fits, 11, row, 0, 1, &j, error.out ()) &&
+                   aclip_fits_write_column_double (fits, 12, row, 0, 1, &ushort, error.out ()) &&
+                   aclip_fits_write_column_double (fits, 13, row, 0, 1, &sbyte, error.out ()) &&
+                   aclip_fits_write_column_float (fits, 14, row, 0, 1, &e, error.out ()) &&
+                   aclip_fits_write_column_int64 (fits, 15, row, 0, 1, &k, error.out ()) &&
+                   aclip_fits_write_column_int32 (fits, 16, row, 0, 1, &badnull, error.out ()) &&
+                   aclip_fits_write_column_float (fits, 17, row, 0, kWave, spectrum.data (),
+                                                  error.out ()) &&
+                   aclip_fits_write_column_float (fits, 18, row, 0, kWave, spectrum.data (),
+                                                  error.out ()) &&
+                   aclip_fits_write_column_int64 (fits, 19, row, 0, 1, &k_null, error.out ()))
+          << "row " << row << ": " << error->message;
+    }
+  }
+  g_autoptr (AclipCatalogue) catalogue = aclip_catalogue_open (path.c_str (), error.out ());
+  ASSERT_NE (catalogue, nullptr) << error->message;
+  ASSERT_EQ (g_strv_length ((char **) aclip_catalogue_numeric_columns (catalogue)), 17u);
+  expect_all_reads_match (catalogue);
+
+  /* The null and scaled values themselves. */
+  std::vector<double> values[17];
+  std::vector<double *> pointers;
+  for (auto &column : values) {
+    column.resize (n_rows);
+    pointers.push_back (column.data ());
+  }
+  ASSERT_TRUE (aclip_catalogue_read_scalars (catalogue, 0, n_rows, nullptr, pointers.data (),
+                                             error.out ()));
+  for (int c : { 8, 9, 10, 16 })
+    EXPECT_TRUE (std::isnan (values[c][2])) << "column " << c + 1;
+  EXPECT_EQ (values[8][3], 11.5);
+  EXPECT_EQ (values[9][3], -3.0 + 0.25 * -1000);
+  EXPECT_EQ (values[10][3], 299999.0);
+  EXPECT_EQ (values[11][0], 768.0);
+  EXPECT_EQ (values[12][1], -98.0);
+  EXPECT_TRUE (std::isnan (values[13][4]));
+  EXPECT_EQ (values[13][3], 2.5);
+  EXPECT_EQ (values[15][3], 40000.0 - 65536.0); /* TNULL 40000 cannot match an int16 */
+  EXPECT_EQ (values[16][1], 9007199254740994.0);
+}
+
+TEST (CatalogueScalars, RealImportedCataloguesMatchColumnReads)
+{
+  /* `astroclip import` of the real DESI and BOSS test files: TARGETIDs beyond 2^53, the int64
+   * ZWARN and int32 extras; and the DESI galaxy with its real Legacy Surveys PNG (images too). */
+  TempDir dir;
+  std::string spectra = dir.path ("spectra.fits"), paired = dir.path ("paired.fits"), out, err;
+  ASSERT_EQ (run_astroclip ({ "import", "--out", spectra, "--quiet", "--desi",
+                              test_data_path ("desi/coadd-4-80613-thru20210324.fits"), "--desi",
+                              test_data_path ("desi/coadd-special-dark-27247.fits"), "--sdss",
+                              test_data_path ("boss/spec-4055-55359-0006.fits"), "--sdss",
+                              test_data_path ("boss/spec-4055-55359-0010.fits") },
+                            &out, &err),
+             0)
+      << err;
+  ASSERT_EQ (run_astroclip ({ "import", "--out", paired, "--quiet", "--image-size", "64",
+                              "--pixscale-in", "0.044", "--desi",
+                              test_data_path ("desi/coadd-4-80613-thru20210324.fits"),
+                              "--cutout", test_data_path ("desi/cutout_39633345008634465.png") },
+                            &out, &err),
+             0)
+      << err;
+  for (const std::string &path : { spectra, paired }) {
+    SCOPED_TRACE (path);
+    ErrorHolder error;
+    g_autoptr (AclipCatalogue) catalogue = aclip_catalogue_open (path.c_str (), error.out ());
+    ASSERT_NE (catalogue, nullptr) << error->message;
+    ASSERT_TRUE (aclip_catalogue_has_column (catalogue, "ZWARN"));
+    expect_all_reads_match (catalogue);
+    gint64 id = 0;
+    ASSERT_TRUE (aclip_catalogue_read_scalars (catalogue, 0, 1, &id, nullptr, error.out ()));
+    EXPECT_EQ (id, G_GINT64_CONSTANT (39633345008634465));
+  }
+}
+
+TEST (CatalogueScalars, BadRangesAreErrors)
+{
+  TempDir dir;
+  std::string path = dir.path ("range.fits");
+  write_every_type (path, 6, kHeight, kWidth, kWave, 0.0);
+  ErrorHolder error;
+  g_autoptr (AclipCatalogue) catalogue = aclip_catalogue_open (path.c_str (), error.out ());
+  ASSERT_NE (catalogue, nullptr) << error->message;
+  gint64 ids[8];
+  std::vector<double> values (8 * 12);
+  std::vector<double *> columns (12);
+  for (int c = 0; c < 12; c++)
+    columns[c] = values.data () + 8 * c;
+  struct
+  {
+    gint64 first, n;
+  } bad[] = { { -1, 2 }, { 0, 7 }, { 5, 2 }, { 6, 1 }, { 2, -1 }, { 7, 0 },
+              { 1, G_MAXINT64 }, { G_MAXINT64, 1 }, { G_MININT64, 3 } };
+  for (auto range : bad) {
+    EXPECT_FALSE (aclip_catalogue_read_scalars (catalogue, range.first, range.n, ids,
+                                                columns.data (), error.out ()))
+        << range.first << "+" << range.n;
+    ASSERT_NE (error.error, nullptr);
+    EXPECT_TRUE (g_error_matches (error, ACLIP_ERROR, ACLIP_ERROR_INVALID_ARG));
+    EXPECT_ERROR_MENTIONS (error.error, "range.fits", "do not exist");
+  }
+  /* The edges themselves are fine, and an empty range reads nothing. */
+  EXPECT_TRUE (aclip_catalogue_read_scalars (catalogue, 0, 6, ids, columns.data (), error.out ()));
+  EXPECT_TRUE (aclip_catalogue_read_scalars (catalogue, 6, 0, ids, columns.data (), error.out ()));
+}
+
+TEST (CatalogueScalars, TruncatedDataIsAnError)
+{
+  /* 40 rows of 3·16·16·4 + 2·40·4 + 44 + 24 = 3460 bytes: 138,400 bytes of data, padded by
+   * 2720 to whole 2880-byte blocks. Cutting 2800 bytes loses the last 80 bytes of the last row
+   * (its extras) while opening still succeeds: a file short by less than a block passes the
+   * check on open, and the loss shows when the rows are read. */
+  TempDir dir;
+  std::string good = dir.path ("good.fits"), cut = dir.path ("cut.fits");
+  write_every_type (good, 40, 16, 16, kWave, 0.0);
+  GStatBuf info;
+  ASSERT_EQ (g_stat (good.c_str (), &info), 0);
+  copy_truncated (good, cut, (gsize) info.st_size - 2800);
+  ErrorHolder error;
+  g_autoptr (AclipCatalogue) catalogue = aclip_catalogue_open (cut.c_str (), error.out ());
+  ASSERT_NE (catalogue, nullptr) << error->message;
+  std::vector<gint64> ids (40);
+  std::vector<double> values (40 * 12);
+  std::vector<double *> columns (12);
+  for (int c = 0; c < 12; c++)
+    columns[c] = values.data () + 40 * c;
+  EXPECT_TRUE (aclip_catalogue_read_scalars (catalogue, 0, 30, ids.data (), columns.data (),
+                                             error.out ()))
+      << error->message;
+  EXPECT_FALSE (aclip_catalogue_read_scalars (catalogue, 0, 40, ids.data (), columns.data (),
+                                              error.out ()));
+  EXPECT_ERROR_MENTIONS (error.error, "cut.fits");
+  /* As the column read of the lost column. */
+  EXPECT_FALSE (aclip_catalogue_read_column (catalogue, "I64", 0, 40, values.data (),
+                                             error.out ()));
+  EXPECT_ERROR_MENTIONS (error.error, "cut.fits");
 }
