@@ -1,4 +1,5 @@
-/* aclip-image-pretrain.h — self-supervised pretraining of the image encoder: SimCLR.
+/* aclip-image-pretrain.h — the image encoder's training objectives: self-supervised
+ * pretraining with SimCLR, and the supervised baseline's regression of labels (below).
  *
  * Two augmented views of each of P galaxies (aclip-augment.h) go through the encoder as one
  * batch of 2P images (views 0 first, then views 1, so batch normalisation sees both). The
@@ -80,6 +81,68 @@ const float *aclip_simclr_projections (AclipSimclr *simclr);
  * (head and encoder). */
 void aclip_simclr_backward (AclipSimclr *simclr, AclipThreadPool *pool, float dloss);
 
+/* ---- The supervised baseline: regression of labels from the image ------------------------------
+ *
+ * The same encoder, trained directly on labels (redshift, log M*): the tokens [B, T, C] are
+ * averaged over T and a head Linear (C → M) → ReLU → Linear (M → K) predicts K standardised
+ * labels; the loss is the mean squared error over the targets present (a NaN target counts
+ * for nothing), so with every target present it is F.mse_loss (pred, target):
+ *
+ *   loss = Σ_{finite targets} (pred − target)² / (number of finite targets)
+ *
+ * The head's tensors are registered under a prefix ("regressor." by convention) with the
+ * SimCLR head's names: "<prefix>head.0.weight" [M, C], "head.0.bias" [M], "head.2.weight"
+ * [K, M], "head.2.bias" [K]. Standardising the labels (and undoing it) is the caller's.
+ */
+
+typedef struct
+{
+  int hidden;    /* M: 256 */
+  int n_outputs; /* K: 2 (redshift and log M*) */
+} AclipRegressorConfig;
+
+void aclip_regressor_config_init_default (AclipRegressorConfig *config);
+gboolean aclip_regressor_config_validate (const AclipRegressorConfig *config, GError **error);
+/* The [regressor] group of a checkpoint's text: hidden, outputs. */
+void aclip_regressor_config_save (const AclipRegressorConfig *config, GKeyFile *key_file);
+/* Keys that are absent keep the values given; FALSE + error when the group is missing or a
+ * value is invalid (the configuration is then unchanged). */
+gboolean aclip_regressor_config_load (AclipRegressorConfig *config, GKeyFile *key_file,
+                                      GError **error);
+
+/* Registers the head's four tensors under `prefix` in an unsealed table, for an encoder of
+ * `channels` output channels. PyTorch's nn.Linear initialisation; weight decay on weights. */
+gboolean aclip_regressor_register (const AclipRegressorConfig *config, int channels,
+                                   AclipParams *params, const char *prefix, GError **error);
+
+typedef struct _AclipRegressor AclipRegressor;
+
+/* The objective for batches of up to max_batch images, around an encoder (borrowed; its
+ * max_batch must be ≥ this one) bound to the same sealed table. */
+AclipRegressor *aclip_regressor_new (const AclipRegressorConfig *config,
+                                     AclipImageEncoder *encoder, AclipParams *params,
+                                     const char *prefix, int max_batch, GError **error);
+void aclip_regressor_free (AclipRegressor *regressor);
+
+/* Encoder and head without a loss.
+ *   input:   [n, 3, S, S], 1 ≤ n ≤ max_batch
+ *   returns: the predictions [n, K] (standardised units), in the objective's arena (valid
+ *            until the next forward) */
+const float *aclip_regressor_predict (AclipRegressor *regressor, AclipThreadPool *pool,
+                                      const float *input, int n, gboolean training);
+/* Encoder, head and loss.
+ *   targets:  [n, K], NaN where a galaxy has no such label
+ *   training: the encoder's BN mode (aclip_image_encoder_forward)
+ * Returns the loss, 0 when no target is finite (the backward then adds nothing). The
+ * predictions are at aclip_regressor_predict's place. */
+float aclip_regressor_forward (AclipRegressor *regressor, AclipThreadPool *pool,
+                               const float *input, const float *targets, int n,
+                               gboolean training);
+/* Backward of the last aclip_regressor_forward: accumulates (+=) dloss · ∂loss/∂θ into the
+ * table's gradients (head and encoder). */
+void aclip_regressor_backward (AclipRegressor *regressor, AclipThreadPool *pool, float dloss);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AclipSimclr, aclip_simclr_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AclipRegressor, aclip_regressor_free)
 
 G_END_DECLS

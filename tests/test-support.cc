@@ -1,6 +1,8 @@
 #include "test-support.h"
 
+#include <gio/gio.h>
 #include <glib/gstdio.h>
+#include <csignal>
 #include <sys/wait.h>
 #include <cmath>
 #include <cstring>
@@ -108,6 +110,52 @@ run_astroclip (const std::vector<std::string> &arguments, std::string *out, std:
   if (WIFEXITED (wait_status))
     return WEXITSTATUS (wait_status);
   return 128 + (WIFSIGNALED (wait_status) ? WTERMSIG (wait_status) : 0);
+}
+
+int
+run_astroclip_and_stop (const std::vector<std::string> &arguments, std::vector<std::string> *lines)
+{
+  const char *program = g_getenv ("ASTROCLIP");
+  EXPECT_NE (program, nullptr) << "ASTROCLIP is not set";
+  if (program == nullptr)
+    return -1;
+  std::vector<const char *> argv = { program };
+  for (const auto &argument : arguments)
+    argv.push_back (argument.c_str ());
+  argv.push_back (nullptr);
+  GError *error = nullptr;
+  GSubprocess *process = g_subprocess_newv (
+      argv.data (),
+      (GSubprocessFlags) (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE),
+      &error);
+  EXPECT_NE (process, nullptr) << (error ? error->message : "");
+  g_clear_error (&error);
+  if (process == nullptr)
+    return -1;
+  GDataInputStream *stream = g_data_input_stream_new (g_subprocess_get_stdout_pipe (process));
+  bool signalled = false;
+  while (true) {
+    gsize length = 0;
+    char *line = g_data_input_stream_read_line_utf8 (stream, &length, nullptr, nullptr);
+    if (line == nullptr)
+      break;
+    lines->emplace_back (line);
+    g_free (line);
+    if (!signalled && lines->back ().find ("{\"event\":\"step\"") == 0) {
+      g_subprocess_send_signal (process, SIGTERM);
+      signalled = true;
+    }
+  }
+  g_object_unref (stream);
+  int status = -1;
+  if (g_subprocess_wait (process, nullptr, nullptr) && signalled) {
+    if (g_subprocess_get_if_exited (process))
+      status = g_subprocess_get_exit_status (process);
+    else if (g_subprocess_get_if_signaled (process))
+      status = 128 + g_subprocess_get_term_sig (process);
+  }
+  g_object_unref (process);
+  return status;
 }
 
 Fixture::Fixture (const std::string &relative) : path_ (test_data_path ("reference/" + relative))

@@ -32,6 +32,13 @@ int count_entries (const std::string &folder);
 int run_astroclip (const std::vector<std::string> &arguments, std::string *out,
                    std::string *err);
 
+/* Runs the astroclip program with arguments that include "--progress json", sends it SIGTERM
+ * once it has reported its first step event, and waits for it: fills the lines of its standard
+ * output and returns its exit status (−1 when it could not be run or never reported a step;
+ * 128 + signal when a signal ended it). */
+int run_astroclip_and_stop (const std::vector<std::string> &arguments,
+                            std::vector<std::string> *lines);
+
 /* Asserts that `error` is set and its message contains every one of `fragments`. */
 #define EXPECT_ERROR_MENTIONS(error, ...)                                                     \
   do {                                                                                       \

@@ -47,7 +47,6 @@
 #define FINAL_LR_FRACTION      0.01
 #define GRAD_CLIP              1.0
 #define MAX_LOGIT_SCALE        100.0 /* CLIP's clamp of a learned scale */
-#define MAX_BAD_STEPS          20
 
 typedef enum
 {
@@ -105,6 +104,8 @@ typedef struct
   gint64 n_validation;
   int epoch;
   double last_loss, val_top1, val_loss;
+  float train_top1; /* the last step's image → spectrum retrieval within its batch */
+  AclipAdamWConfig adamw;
 } Run;
 
 static void
@@ -227,8 +228,9 @@ settings_load (Settings *s, GKeyFile *k, GError **error)
 /* ---- Checkpoints --------------------------------------------------------------------------- */
 
 static gboolean
-save_checkpoint (Run *run, gint64 step, GError **error)
+save_checkpoint (gpointer data, gint64 step, GError **error)
 {
+  Run *run = data;
   g_autoptr (GKeyFile) k = g_key_file_new ();
   aclip_model_config_save (aclip_model_get_config (run->model), k);
   g_key_file_set_string (k, TRAINING_GROUP, "stage", STAGE);
@@ -244,11 +246,8 @@ save_checkpoint (Run *run, gint64 step, GError **error)
     g_key_file_set_int64 (k, TRAINING_GROUP, "val_galaxies", run->n_validation);
   }
   g_autofree char *text = g_key_file_to_data (k, NULL, NULL);
-  if (!aclip_checkpoint_save (run->out, text, aclip_model_params (run->model), TRUE, NULL, NULL,
-                              error))
-    return FALSE;
-  astroclip_progress_checkpoint (run->progress, run->out, step);
-  return TRUE;
+  return aclip_checkpoint_save (run->out, text, aclip_model_params (run->model), TRUE, NULL, NULL,
+                                error);
 }
 
 /* ---- What trains --------------------------------------------------------------------------- */
@@ -587,6 +586,67 @@ build_model (Run *run, AclipCheckpoint *resume_from, GError **error)
   return TRUE;
 }
 
+/* ---- The step loop's callbacks (astroclip_train_run) ---------------------------------------- */
+
+static gboolean
+train_step (gpointer data, const AstroclipBatch *batch, gint64 step, double lr, double *loss)
+{
+  Run *run = data;
+  const Settings *s = &run->settings;
+  AclipParams *params = aclip_model_params (run->model);
+  int n = batch->n, d = aclip_model_dim (run->model);
+  gsize nd = (gsize) n * d;
+  run->epoch = batch->epoch;
+  for (int i = 0; i < n; i++)
+    aclip_augment_params_draw (&run->augment, s->seed, step, i, 0, &run->views[i]);
+  aclip_augment_batch (run->pool, &run->augment, &run->rgb, run->views, run->input, batch->images,
+                       n, 1, run->height, run->width, run->augment_workspace);
+
+  aclip_params_zero_grads (params);
+  memcpy (run->image_emb, aclip_model_forward_images (run->model, run->pool, run->input, n),
+          sizeof (float) * nd);
+  memcpy (run->spectrum_emb,
+          aclip_model_forward_spectra (run->model, run->pool, batch->flux, batch->ivar, n),
+          sizeof (float) * nd);
+  float scale = (float) aclip_model_logit_scale (run->model);
+  float accuracy[2];
+  *loss = run->last_loss = aclip_infonce_forward (run->image_emb, run->spectrum_emb, n, d, scale,
+                                                  run->loss_workspace, accuracy);
+  run->train_top1 = accuracy[0];
+  if (!isfinite (*loss))
+    return FALSE;
+  memset (run->d_image, 0, sizeof (float) * nd);
+  memset (run->d_spectrum, 0, sizeof (float) * nd);
+  float *d_log_scale =
+      s->learn_logit_scale ? aclip_params_grad_by_name (params, ACLIP_MODEL_LOGIT_SCALE) : NULL;
+  aclip_infonce_backward (run->d_image, run->d_spectrum, d_log_scale, run->image_emb,
+                          run->spectrum_emb, n, d, scale, run->loss_workspace, 1.0f);
+  aclip_model_backward_images (run->model, run->pool, run->d_image);
+  aclip_model_backward_spectra (run->model, run->pool, run->d_spectrum);
+  return optimiser_step (run, &run->adamw, lr);
+}
+
+static gboolean
+validate_step (gpointer data, gint64 step, GError **error)
+{
+  Run *run = data;
+  if (step > 0)
+    astroclip_progress_metric (run->progress, "train_top1", run->train_top1, step);
+  return validate (run, step, error);
+}
+
+static char *
+summary (gpointer data)
+{
+  Run *run = data;
+  if (!isfinite (run->val_top1))
+    return g_strdup (_("no validation galaxies"));
+  return g_strdup_printf (_("validation: image → spectrum top-1 %.1f%% of %" PRId64
+                            " galaxies (chance %.2f%%)"),
+                          100.0 * run->val_top1, run->n_validation,
+                          100.0 / (double) run->n_validation);
+}
+
 static int
 train (Run *run)
 {
@@ -642,7 +702,6 @@ train (Run *run)
   AclipParams *params = aclip_model_params (run->model);
   run->stop = astroclip_stop_watch_new ();
   run->progress = astroclip_progress_new (run->options.progress, STAGE, s->total_steps);
-  gint64 step = aclip_params_get_step (params);
   gint64 n_trainable = 0;
   for (int i = 0; i < aclip_params_n_tensors (params); i++)
     if (run->trainable[i])
@@ -656,115 +715,15 @@ train (Run *run)
       astroclip_loader_n_galaxies (run->train), run->validation ? run->n_validation : 0,
       s->total_steps, s->batch_size, resuming ? _(", resuming") : "");
 
-  AclipAdamWConfig adamw = ACLIP_ADAMW_CONFIG_DEFAULT;
-  adamw.weight_decay = s->weight_decay;
-  AclipLrSchedule schedule = { s->lr, s->final_lr, s->warmup_steps, s->total_steps };
-  gint64 last_save_us = g_get_monotonic_time ();
-  gboolean stopped = FALSE;
-  int bad_steps = 0, d = aclip_model_dim (run->model);
-
-  if (step >= s->total_steps) {
-    astroclip_progress_done (run->progress, "finished", step,
-                             _("the checkpoint has already reached its last step"));
-    return 0;
-  }
-  if (step == 0 && !validate (run, 0, &error)) {
-    if (error != NULL)
-      goto failed;
-    stopped = TRUE;
-  }
-  astroclip_loader_seek (run->train, 0, step);
-  while (!stopped && step < s->total_steps) {
-    const AstroclipBatch *batch = astroclip_loader_next (run->train, &error);
-    if (batch == NULL)
-      goto failed;
-    int n = batch->n;
-    gsize nd = (gsize) n * d;
-    run->epoch = batch->epoch;
-    for (int i = 0; i < n; i++)
-      aclip_augment_params_draw (&run->augment, s->seed, step, i, 0, &run->views[i]);
-    aclip_augment_batch (run->pool, &run->augment, &run->rgb, run->views, run->input,
-                         batch->images, n, 1, run->height, run->width, run->augment_workspace);
-
-    aclip_params_zero_grads (params);
-    memcpy (run->image_emb, aclip_model_forward_images (run->model, run->pool, run->input, n),
-            sizeof (float) * nd);
-    memcpy (run->spectrum_emb,
-            aclip_model_forward_spectra (run->model, run->pool, batch->flux, batch->ivar, n),
-            sizeof (float) * nd);
-    float scale = (float) aclip_model_logit_scale (run->model);
-    float accuracy[2];
-    float loss = aclip_infonce_forward (run->image_emb, run->spectrum_emb, n, d, scale,
-                                        run->loss_workspace, accuracy);
-    double lr = aclip_lr_schedule_at (&schedule, step);
-    gboolean ok = FALSE;
-    if (isfinite (loss)) {
-      memset (run->d_image, 0, sizeof (float) * nd);
-      memset (run->d_spectrum, 0, sizeof (float) * nd);
-      float *d_log_scale =
-          s->learn_logit_scale ? aclip_params_grad_by_name (params, ACLIP_MODEL_LOGIT_SCALE)
-                               : NULL;
-      aclip_infonce_backward (run->d_image, run->d_spectrum, d_log_scale, run->image_emb,
-                              run->spectrum_emb, n, d, scale, run->loss_workspace, 1.0f);
-      aclip_model_backward_images (run->model, run->pool, run->d_image);
-      aclip_model_backward_spectra (run->model, run->pool, run->d_spectrum);
-      ok = optimiser_step (run, &adamw, lr);
-    } else {
-      aclip_params_set_step (params, step + 1);
-    }
-    if (ok) {
-      bad_steps = 0;
-    } else {
-      astroclip_progress_message (run->progress,
-                                  _("step %" PRId64 ": the loss or its gradient is not finite; "
-                                    "the update is skipped"),
-                                  step + 1);
-      if (++bad_steps >= MAX_BAD_STEPS) {
-        g_set_error (&error, ACLIP_ERROR, ACLIP_ERROR_VALUE,
-                     _("%d steps in a row had a non-finite loss: training diverged"), bad_steps);
-        goto failed;
-      }
-    }
-    step++;
-    run->last_loss = loss;
-    astroclip_progress_update (run->progress, step, batch->epoch, loss, lr, n);
-
-    gboolean last = step == s->total_steps;
-    if (last || (s->validate_every > 0 && step % s->validate_every == 0)) {
-      astroclip_progress_metric (run->progress, "train_top1", accuracy[0], step);
-      if (!validate (run, step, &error) && error != NULL)
-        goto failed;
-    }
-    stopped = astroclip_stop_watch_requested (run->stop);
-    if (last || stopped || astroclip_train_save_due (&run->options, &last_save_us))
-      if (!save_checkpoint (run, step, &error))
-        goto failed;
-  }
-
-  if (stopped) {
-    if (step == 0 && !save_checkpoint (run, step, &error))
-      goto failed;
-    g_autofree char *message = g_strdup_printf (
-        _("stopped at step %" PRId64 " of %" PRId64 "; continue with --resume"), step,
-        s->total_steps);
-    astroclip_progress_done (run->progress, "stopped", step, message);
-    return 0;
-  }
-  {
-    g_autofree char *message =
-        isfinite (run->val_top1)
-            ? g_strdup_printf (_("validation: image → spectrum top-1 %.1f%% of %" PRId64
-                                 " galaxies (chance %.2f%%)"),
-                               100.0 * run->val_top1, run->n_validation,
-                               100.0 / (double) run->n_validation)
-            : g_strdup (_("no validation galaxies"));
-    astroclip_progress_done (run->progress, "finished", step, message);
-  }
-  return 0;
-
-failed:
-  astroclip_progress_done (run->progress, "failed", step, error->message);
-  return astroclip_report_error (STAGE, error);
+  run->adamw = (AclipAdamWConfig) ACLIP_ADAMW_CONFIG_DEFAULT;
+  run->adamw.weight_decay = s->weight_decay;
+  AstroclipRun loop = {
+    STAGE, &run->options, run->progress, run->stop, run->train, params,
+    { s->lr, s->final_lr, s->warmup_steps, s->total_steps }, s->validate_every, run->out,
+  };
+  static const AstroclipRunCallbacks callbacks = { train_step, validate_step, save_checkpoint,
+                                                     summary };
+  return astroclip_train_run (&loop, &callbacks, run);
 }
 
 int

@@ -19,11 +19,17 @@ int astroclip_pretrain_images_main (int argc, char **argv);
 int astroclip_pretrain_spectra_main (int argc, char **argv);
 int astroclip_align_main (int argc, char **argv);
 int astroclip_embed_main (int argc, char **argv);
+int astroclip_export_model_main (int argc, char **argv);
+int astroclip_train_supervised_main (int argc, char **argv);
 
 /* Prints "astroclip <command>: <message>" on stderr and returns 1 (for `return report…`). */
 int astroclip_report_error (const char *command, const GError *error);
 /* Parses options; on failure prints the problem and returns FALSE (exit 2). */
 gboolean astroclip_parse_options (GOptionContext *context, int *argc, char ***argv,
                                   const char *command);
+
+/* TRUE when an image [n] (a flux cube) has a finite pixel other than 0: a galaxy whose image is
+ * all zero or not finite has no image to embed or predict from (astroclip-embed.c). */
+gboolean astroclip_image_present (const float *image, gsize n);
 
 G_END_DECLS

@@ -33,8 +33,8 @@ spectrum_present (const float *flux, const float *ivar, int n_wave)
   return FALSE;
 }
 
-static gboolean
-image_present (const float *image, gsize n)
+gboolean
+astroclip_image_present (const float *image, gsize n)
 {
   gboolean nonzero = FALSE;
   for (gsize i = 0; i < n; i++) {
@@ -123,7 +123,7 @@ embed (const char *catalogue_path, const char *model_path, const char *out_path,
       if (!aclip_catalogue_read_galaxy (catalogue, first + i, &galaxy, &error))
         return astroclip_report_error (COMMAND, error);
       ids[i] = galaxy.id;
-      image_ok[i] = has_image && image_present (galaxy.image, image_size);
+      image_ok[i] = has_image && astroclip_image_present (galaxy.image, image_size);
       spectrum_ok[i] =
           has_spectrum && spectrum_present (galaxy.spectrum, galaxy.spectrum_ivar, n_wave);
     }

@@ -35,7 +35,6 @@
 #include <glib/gi18n.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <string.h>
 
 #define STAGE          "pretrain-images"
@@ -57,35 +56,19 @@
 #define MAX_WARMUP             300
 #define FINAL_LR_FRACTION      0.01 /* the cosine ends at 1% of the peak */
 #define GRAD_CLIP              5.0
-#define MAX_BAD_STEPS          20 /* consecutive non-finite losses before giving up */
 
-/* What the command line says; 0 or −1 = not given (the default, or the checkpoint's value on
- * --resume). */
+/* What the command line says (astroclip-train.h: 0 or −1 = not given). */
 typedef struct
 {
-  char *catalogue, *out, *config;
-  gint64 steps, epochs;
-  int batch_size;
-  double lr, weight_decay;
-  gint64 warmup, max_galaxies, validate_every, max_validation;
+  AstroclipRunCommandLine run;
+  char *config;
 } CommandLine;
-
-/* The settings a run is made of, saved in [training] and restored on --resume. */
-typedef struct
-{
-  char *catalogue; /* absolute */
-  guint64 seed;
-  int batch_size; /* P galaxies per step, 2P images */
-  gint64 total_steps, warmup_steps;
-  double lr, final_lr, weight_decay, grad_clip;
-  gint64 max_galaxies, validate_every, max_validation;
-} Settings;
 
 typedef struct
 {
   AstroclipTrainOptions options;
   CommandLine cli;
-  Settings settings;
+  AstroclipRunSettings settings; /* batch_size: P galaxies per step, 2P images */
   AclipImageEncoderConfig encoder_config;
   AclipSimclrConfig head_config;
   AclipAugmentConfig augment_config;
@@ -110,6 +93,8 @@ typedef struct
 
   int epoch;
   double last_loss, val_top1, val_loss;
+  double train_top1; /* the last step's two-view retrieval within its batch */
+  AclipAdamWConfig adamw;
 } Run;
 
 static void
@@ -128,25 +113,11 @@ run_clear (Run *run)
   g_clear_pointer (&run->augment_workspace, g_free);
   g_clear_pointer (&run->validation_projections, g_free);
   g_clear_pointer (&run->validation_workspace, g_free);
-  g_clear_pointer (&run->settings.catalogue, g_free);
+  astroclip_run_settings_clear (&run->settings);
   g_clear_pointer (&run->out, g_free);
-  g_clear_pointer (&run->cli.catalogue, g_free);
-  g_clear_pointer (&run->cli.out, g_free);
+  astroclip_run_command_line_clear (&run->cli.run);
   g_clear_pointer (&run->cli.config, g_free);
   astroclip_train_options_clear (&run->options);
-}
-
-static gboolean usage_error (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
-
-static gboolean
-usage_error (GError **error, const char *format, ...)
-{
-  va_list args;
-  va_start (args, format);
-  g_autofree char *message = g_strdup_vprintf (format, args);
-  va_end (args);
-  g_set_error_literal (error, ACLIP_ERROR, ACLIP_ERROR_INVALID_ARG, message);
-  return FALSE;
 }
 
 /* ---- Model configuration ------------------------------------------------------------------- */
@@ -198,77 +169,10 @@ model_from_command_line (const CommandLine *cli, AclipImageEncoderConfig *encode
 
 /* ---- Settings ------------------------------------------------------------------------------ */
 
-static void
-settings_save (const Settings *s, GKeyFile *key_file)
-{
-  const char *g = TRAINING_GROUP;
-  g_key_file_set_string (key_file, g, "catalogue", s->catalogue);
-  g_key_file_set_uint64 (key_file, g, "seed", s->seed);
-  g_key_file_set_integer (key_file, g, "batch_size", s->batch_size);
-  g_key_file_set_int64 (key_file, g, "total_steps", s->total_steps);
-  g_key_file_set_int64 (key_file, g, "warmup_steps", s->warmup_steps);
-  g_key_file_set_double (key_file, g, "lr", s->lr);
-  g_key_file_set_double (key_file, g, "final_lr", s->final_lr);
-  g_key_file_set_double (key_file, g, "weight_decay", s->weight_decay);
-  g_key_file_set_double (key_file, g, "grad_clip", s->grad_clip);
-  g_key_file_set_int64 (key_file, g, "max_galaxies", s->max_galaxies);
-  g_key_file_set_int64 (key_file, g, "validate_every", s->validate_every);
-  g_key_file_set_int64 (key_file, g, "max_validation", s->max_validation);
-}
-
-static gboolean
-settings_load (Settings *s, GKeyFile *key_file, GError **error)
-{
-  const char *g = TRAINING_GROUP;
-  GError *local = NULL;
-  g_autofree char *stage = g_key_file_get_string (key_file, g, "stage", NULL);
-  if (g_strcmp0 (stage, STAGE) != 0) {
-    g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_VALUE,
-                 _("the checkpoint is not from %s (its stage is “%s”)"), STAGE,
-                 stage ? stage : "");
-    return FALSE;
-  }
-  s->catalogue = g_key_file_get_string (key_file, g, "catalogue", &local);
-#define GET(field, getter)                                                                         \
-  if (local == NULL)                                                                               \
-    s->field = getter (key_file, g, #field, &local);
-  GET (seed, g_key_file_get_uint64);
-  GET (batch_size, g_key_file_get_integer);
-  GET (total_steps, g_key_file_get_int64);
-  GET (warmup_steps, g_key_file_get_int64);
-  GET (lr, g_key_file_get_double);
-  GET (final_lr, g_key_file_get_double);
-  GET (weight_decay, g_key_file_get_double);
-  GET (grad_clip, g_key_file_get_double);
-  GET (max_galaxies, g_key_file_get_int64);
-  GET (validate_every, g_key_file_get_int64);
-  GET (max_validation, g_key_file_get_int64);
-#undef GET
-  if (local != NULL) {
-    g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_MISSING, _("[%s]: %s"), g, local->message);
-    g_error_free (local);
-    return FALSE;
-  }
-  return TRUE;
-}
-
-/* On --resume, an option given on the command line must agree with the checkpoint. */
-static gboolean
-same_as_checkpoint (gboolean given, double value, double saved, const char *option, GError **error)
-{
-  if (given && value != saved)
-    return usage_error (error,
-                        _("--%s=%g differs from the checkpoint being resumed (%g); leave it out "
-                           "or start a new run without --resume"),
-                        option, value, saved);
-  return TRUE;
-}
-
 static gboolean
 check_resume_options (const Run *run, GError **error)
 {
   const CommandLine *c = &run->cli;
-  const Settings *s = &run->settings;
   if (c->config != NULL) {
     AclipImageEncoderConfig encoder;
     AclipSimclrConfig head;
@@ -278,35 +182,12 @@ check_resume_options (const Run *run, GError **error)
     if (memcmp (&encoder, &run->encoder_config, sizeof encoder) != 0 ||
         memcmp (&head, &run->head_config, sizeof head) != 0 ||
         memcmp (&augment, &run->augment_config, sizeof augment) != 0)
-      return usage_error (error,
-                          _("--config=%s differs from the checkpoint being resumed; leave "
-                             "it out or start a new run without --resume"),
-                          c->config);
+      return astroclip_usage_error (error,
+                                    _("--config=%s differs from the checkpoint being resumed; "
+                                      "leave it out or start a new run without --resume"),
+                                    c->config);
   }
-  if (c->epochs > 0)
-    return usage_error (error, _("--epochs cannot be changed on --resume: the checkpoint says "
-                                  "how many steps the run has"));
-  if (c->catalogue != NULL) {
-    g_autofree char *given = g_canonicalize_filename (c->catalogue, NULL);
-    if (strcmp (given, s->catalogue) != 0)
-      return usage_error (error, _("--catalogue=%s differs from the checkpoint’s catalogue %s"),
-                          c->catalogue, s->catalogue);
-  }
-  return same_as_checkpoint (c->batch_size > 0, c->batch_size, s->batch_size, "batch-size",
-                             error) &&
-         same_as_checkpoint (c->steps > 0, (double) c->steps, (double) s->total_steps, "steps",
-                             error) &&
-         same_as_checkpoint (c->lr > 0, c->lr, s->lr, "lr", error) &&
-         same_as_checkpoint (c->weight_decay >= 0, c->weight_decay, s->weight_decay, "weight-decay",
-                             error) &&
-         same_as_checkpoint (c->warmup >= 0, (double) c->warmup, (double) s->warmup_steps, "warmup",
-                             error) &&
-         same_as_checkpoint (c->max_galaxies >= 0, (double) c->max_galaxies,
-                             (double) s->max_galaxies, "max-galaxies", error) &&
-         same_as_checkpoint (c->validate_every >= 0, (double) c->validate_every,
-                             (double) s->validate_every, "validate-every", error) &&
-         same_as_checkpoint (c->max_validation >= 0, (double) c->max_validation,
-                             (double) s->max_validation, "max-validation", error);
+  return astroclip_run_check_resume (&c->run, &run->settings, error);
 }
 
 /* ---- Checkpoints --------------------------------------------------------------------------- */
@@ -322,7 +203,7 @@ checkpoint_text (const Run *run, gint64 step)
   g_key_file_set_string (key_file, TRAINING_GROUP, "objective", "simclr");
   g_key_file_set_int64 (key_file, TRAINING_GROUP, "step", step);
   g_key_file_set_integer (key_file, TRAINING_GROUP, "epoch", run->epoch);
-  settings_save (&run->settings, key_file);
+  astroclip_run_settings_save (&run->settings, key_file);
   if (isfinite (run->last_loss))
     g_key_file_set_double (key_file, TRAINING_GROUP, "train_loss", run->last_loss);
   if (isfinite (run->val_top1)) {
@@ -334,13 +215,11 @@ checkpoint_text (const Run *run, gint64 step)
 }
 
 static gboolean
-save_checkpoint (Run *run, gint64 step, GError **error)
+save_checkpoint (gpointer data, gint64 step, GError **error)
 {
+  Run *run = data;
   g_autofree char *text = checkpoint_text (run, step);
-  if (!aclip_checkpoint_save (run->out, text, run->params, TRUE, NULL, NULL, error))
-    return FALSE;
-  astroclip_progress_checkpoint (run->progress, run->out, step);
-  return TRUE;
+  return aclip_checkpoint_save (run->out, text, run->params, TRUE, NULL, NULL, error);
 }
 
 /* Reads the checkpoint to resume: configuration and settings (the tensors come later). */
@@ -357,7 +236,7 @@ open_resume_checkpoint (Run *run, AclipCheckpoint **checkpoint, GError **error)
                                   G_KEY_FILE_NONE, &local) ||
       !model_load (key_file, TRUE, &run->encoder_config, &run->head_config, &run->augment_config,
                    &local) ||
-      !settings_load (&run->settings, key_file, &local)) {
+      !astroclip_run_settings_load (&run->settings, key_file, STAGE, &local)) {
     g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_FORMAT, _("%s: cannot resume: %s"), run->out,
                  local->message);
     return FALSE;
@@ -425,9 +304,8 @@ validate (Run *run, gint64 step, GError **error)
 static gboolean
 parse (Run *run, int *argc, char ***argv, int *status)
 {
-  CommandLine *c = &run->cli;
-  c->warmup = c->max_galaxies = c->validate_every = c->max_validation = -1;
-  c->weight_decay = -1;
+  AstroclipRunCommandLine *c = &run->cli.run;
+  astroclip_run_command_line_init (c);
   astroclip_train_options_init (&run->options);
   const GOptionEntry entries[] = {
     { "catalogue", 'c', 0, G_OPTION_ARG_FILENAME, &c->catalogue,
@@ -456,7 +334,7 @@ parse (Run *run, int *argc, char ***argv, int *status)
     { "max-validation", 0, 0, G_OPTION_ARG_INT64, &c->max_validation,
       N_("Validate on the first N galaxies of the validation split (default 512; 0: all)"),
       N_("N") },
-    { "config", 0, 0, G_OPTION_ARG_FILENAME, &c->config,
+    { "config", 0, 0, G_OPTION_ARG_FILENAME, &run->cli.config,
       N_("Key file whose [image_encoder], [simclr] and [augment] sections override the default "
           "model and augmentations"),
       N_("FILE") },
@@ -477,22 +355,10 @@ parse (Run *run, int *argc, char ***argv, int *status)
     astroclip_report_error (STAGE, error);
     return FALSE;
   }
-  const char *problem = NULL;
-  if (*argc > 1)
-    problem = _("unexpected argument");
-  else if (c->out == NULL)
-    problem = _("give the checkpoint to write with --out");
-  else if (c->catalogue == NULL && !run->options.resume)
-    problem = _("give the catalogue with --catalogue");
-  else if (c->steps > 0 && c->epochs > 0)
-    problem = _("give --steps or --epochs, not both");
-  else if (c->batch_size == 1)
+  const char *problem = *argc > 1 ? _("unexpected argument")
+                                   : astroclip_run_command_line_problem (c, run->options.resume);
+  if (problem == NULL && c->batch_size == 1)
     problem = _("a contrastive batch needs at least 2 galaxies");
-  else if (c->steps < 0 || c->epochs < 0 || c->batch_size < 0 || c->lr < 0 ||
-           c->max_galaxies < -1 || c->validate_every < -1 || c->max_validation < -1 ||
-           c->warmup < -1 || !isfinite (c->lr) || !isfinite (c->weight_decay) ||
-           (c->weight_decay < 0 && c->weight_decay != -1))
-    problem = _("sizes, counts and rates must not be negative");
   if (problem != NULL) {
     g_printerr ("astroclip %s: %s\n", STAGE, problem);
     *status = 2;
@@ -505,8 +371,8 @@ parse (Run *run, int *argc, char ***argv, int *status)
 static void
 settings_from_command_line (Run *run, gint64 batches_per_epoch)
 {
-  const CommandLine *c = &run->cli;
-  Settings *s = &run->settings;
+  const AstroclipRunCommandLine *c = &run->cli.run;
+  AstroclipRunSettings *s = &run->settings;
   s->total_steps =
       c->steps > 0 ? c->steps : (c->epochs > 0 ? c->epochs : DEFAULT_EPOCHS) * batches_per_epoch;
   s->warmup_steps = c->warmup >= 0
@@ -522,34 +388,12 @@ settings_from_command_line (Run *run, gint64 batches_per_epoch)
 static gboolean
 open_loaders (Run *run, GError **error)
 {
-  AstroclipLoaderRequest request = { 0 };
-  request.split = ACLIP_SPLIT_TRAIN;
-  request.max_galaxies = run->settings.max_galaxies;
-  request.batch_size = run->settings.batch_size;
-  request.want_images = TRUE;
-  request.shuffle = TRUE;
-  request.drop_last = TRUE;
-  request.seed = run->settings.seed;
-  run->train = astroclip_loader_new (run->settings.catalogue, &request, error);
-  if (run->train == NULL)
+  if (!astroclip_run_open_loaders (&run->settings, STAGE, TRUE, FALSE, &run->train,
+                                   &run->validation, error))
     return FALSE;
   run->height = astroclip_loader_image_height (run->train);
   run->width = astroclip_loader_image_width (run->train);
-
-  request.split = ACLIP_SPLIT_VALIDATION;
-  request.max_galaxies = run->settings.max_validation;
-  request.shuffle = FALSE;
-  request.drop_last = FALSE;
-  g_autoptr (GError) local = NULL;
-  run->validation = astroclip_loader_new (run->settings.catalogue, &request, &local);
-  if (run->validation == NULL) {
-    /* An empty validation split (a small catalogue) is no reason to stop. */
-    if (!g_error_matches (local, ACLIP_ERROR, ACLIP_ERROR_VALUE)) {
-      g_propagate_error (error, g_steal_pointer (&local));
-      return FALSE;
-    }
-    g_printerr ("astroclip %s: %s\n", STAGE, local->message);
-  } else {
+  if (run->validation != NULL) {
     run->n_validation = astroclip_loader_n_galaxies (run->validation);
     if (run->n_validation < 2) {
       g_printerr (_("astroclip %s: the validation split has fewer than 2 galaxies: no "
@@ -604,18 +448,59 @@ build_model (Run *run, GError **error)
   return TRUE;
 }
 
+/* ---- The step loop's callbacks (astroclip_train_run) ---------------------------------------- */
+
+static gboolean
+train_step (gpointer data, const AstroclipBatch *batch, gint64 step, double lr, double *loss)
+{
+  Run *run = data;
+  run->epoch = batch->epoch;
+  make_views (run, batch, step, FALSE);
+
+  aclip_params_zero_grads (run->params);
+  float accuracy[2];
+  *loss = aclip_simclr_forward (run->simclr, run->pool, run->input, batch->n, TRUE, accuracy);
+  run->last_loss = *loss;
+  run->train_top1 = 0.5 * ((double) accuracy[0] + accuracy[1]);
+  if (!isfinite (*loss))
+    return FALSE;
+  aclip_simclr_backward (run->simclr, run->pool, 1.0f);
+  return astroclip_run_update (run->pool, run->params, run->settings.grad_clip, &run->adamw, lr);
+}
+
+static gboolean
+validate_step (gpointer data, gint64 step, GError **error)
+{
+  Run *run = data;
+  /* The batch's own two-view retrieval (among its P galaxies, BN in training mode). */
+  if (step > 0)
+    astroclip_progress_metric (run->progress, "train_top1", run->train_top1, step);
+  return validate (run, step, error);
+}
+
+static char *
+summary (gpointer data)
+{
+  Run *run = data;
+  if (!isfinite (run->val_top1))
+    return g_strdup (_("no validation galaxies"));
+  return g_strdup_printf (_("validation: the other view is the nearest for %.1f%% of "
+                            "%" PRId64 " galaxies (chance %.2f%%)"),
+                          100.0 * run->val_top1, run->n_validation,
+                          100.0 / (double) run->n_validation);
+}
+
 static int
 train (Run *run)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (AclipCheckpoint) checkpoint = NULL;
-  run->out = g_canonicalize_filename (run->cli.out, NULL);
+  const AstroclipRunCommandLine *cli = &run->cli.run;
+  run->out = g_canonicalize_filename (cli->out, NULL);
   run->last_loss = run->val_top1 = run->val_loss = NAN;
   aclip_rgb_params_init_legacy (&run->rgb);
 
-  gboolean resuming = run->options.resume && g_file_test (run->out, G_FILE_TEST_EXISTS);
-  if (run->options.resume && !resuming)
-    g_printerr (_("astroclip %s: %s does not exist yet: starting a new run\n"), STAGE, run->out);
+  gboolean resuming = astroclip_run_resuming (&run->options, run->out, STAGE);
   if (resuming) {
     if (!open_resume_checkpoint (run, &checkpoint, &error))
       return astroclip_report_error (STAGE, error);
@@ -624,7 +509,7 @@ train (Run *run)
       return 2;
     }
   } else {
-    if (run->cli.catalogue == NULL) {
+    if (cli->catalogue == NULL) {
       g_printerr ("astroclip %s: %s\n", STAGE, _("give the catalogue with --catalogue"));
       return 2;
     }
@@ -633,12 +518,8 @@ train (Run *run)
       astroclip_report_error (STAGE, error);
       return 2;
     }
-    run->settings.catalogue = g_canonicalize_filename (run->cli.catalogue, NULL);
-    run->settings.seed = (guint64) run->options.seed;
-    run->settings.batch_size = run->cli.batch_size > 0 ? run->cli.batch_size : DEFAULT_BATCH_SIZE;
-    run->settings.max_galaxies = MAX (run->cli.max_galaxies, 0);
-    run->settings.max_validation =
-        run->cli.max_validation >= 0 ? run->cli.max_validation : DEFAULT_MAX_VALIDATION;
+    astroclip_run_settings_init (&run->settings, cli, run->options.seed, DEFAULT_BATCH_SIZE,
+                                 DEFAULT_MAX_VALIDATION);
   }
 
   {
@@ -655,7 +536,7 @@ train (Run *run)
   gint64 batches_per_epoch = astroclip_loader_batches_per_epoch (run->train);
   if (!resuming)
     settings_from_command_line (run, batches_per_epoch);
-  const Settings *s = &run->settings;
+  const AstroclipRunSettings *s = &run->settings;
 
   run->pool = astroclip_train_setup_threads (&run->options);
   if (!build_model (run, &error))
@@ -698,100 +579,15 @@ train (Run *run)
   if (resuming)
     astroclip_progress_message (run->progress, _("resuming at step %" PRId64), step);
 
-  AclipAdamWConfig adamw = ACLIP_ADAMW_CONFIG_DEFAULT;
-  adamw.weight_decay = s->weight_decay;
-  AclipLrSchedule schedule = { s->lr, s->final_lr, s->warmup_steps, s->total_steps };
-  gint64 last_save_us = g_get_monotonic_time ();
-  gboolean stopped = FALSE;
-  int bad_steps = 0;
-
-  if (step >= s->total_steps) {
-    astroclip_progress_done (run->progress, "finished", step,
-                             _("the checkpoint has already reached its last step"));
-    return 0;
-  }
-  if (step == 0 && !validate (run, 0, &error)) {
-    if (error != NULL)
-      goto failed;
-    stopped = TRUE;
-  }
-  astroclip_loader_seek (run->train, 0, step);
-  while (!stopped && step < s->total_steps) {
-    const AstroclipBatch *batch = astroclip_loader_next (run->train, &error);
-    if (batch == NULL)
-      goto failed;
-    run->epoch = batch->epoch;
-    make_views (run, batch, step, FALSE);
-
-    aclip_params_zero_grads (run->params);
-    float accuracy[2];
-    float loss =
-        aclip_simclr_forward (run->simclr, run->pool, run->input, batch->n, TRUE, accuracy);
-    double lr = aclip_lr_schedule_at (&schedule, step);
-    double norm = NAN;
-    if (isfinite (loss)) {
-      aclip_simclr_backward (run->simclr, run->pool, 1.0f);
-      norm = aclip_clip_grad_norm (run->pool, aclip_params_grads (run->params),
-                                   aclip_params_n_floats (run->params), s->grad_clip);
-    }
-    if (isfinite (norm)) {
-      aclip_adamw_step (run->pool, run->params, &adamw, lr);
-      bad_steps = 0;
-    } else {
-      /* Skip the update but keep the step count, so data, views and schedule stay aligned. */
-      aclip_params_set_step (run->params, step + 1);
-      astroclip_progress_message (run->progress,
-                                  _("step %" PRId64 ": the loss or its gradient is not finite; "
-                                     "the update is skipped"),
-                                  step + 1);
-      if (++bad_steps >= MAX_BAD_STEPS) {
-        g_set_error (&error, ACLIP_ERROR, ACLIP_ERROR_VALUE,
-                     _("%d steps in a row had a non-finite loss: training diverged"), bad_steps);
-        goto failed;
-      }
-    }
-    step++;
-    run->last_loss = loss;
-    astroclip_progress_update (run->progress, step, batch->epoch, loss, lr, batch->n);
-
-    gboolean last = step == s->total_steps;
-    if (last || (s->validate_every > 0 && step % s->validate_every == 0)) {
-      /* The batch's own two-view retrieval (among its P galaxies, BN in training mode). */
-      astroclip_progress_metric (run->progress, "train_top1",
-                                 0.5 * ((double) accuracy[0] + accuracy[1]), step);
-      if (!validate (run, step, &error) && error != NULL)
-        goto failed;
-    }
-    stopped = astroclip_stop_watch_requested (run->stop);
-    if (last || stopped || astroclip_train_save_due (&run->options, &last_save_us))
-      if (!save_checkpoint (run, step, &error))
-        goto failed;
-  }
-
-  if (stopped) {
-    if (step == 0 && !save_checkpoint (run, step, &error))
-      goto failed;
-    g_autofree char *message =
-        g_strdup_printf (_("stopped at step %" PRId64 " of %" PRId64 "; continue with --resume"),
-                         step, s->total_steps);
-    astroclip_progress_done (run->progress, "stopped", step, message);
-    return 0;
-  }
-  {
-    g_autofree char *message =
-        isfinite (run->val_top1)
-            ? g_strdup_printf (_("validation: the other view is the nearest for %.1f%% of "
-                                  "%" PRId64 " galaxies (chance %.2f%%)"),
-                               100.0 * run->val_top1, run->n_validation,
-                               100.0 / (double) run->n_validation)
-            : g_strdup (_("no validation galaxies"));
-    astroclip_progress_done (run->progress, "finished", step, message);
-  }
-  return 0;
-
-failed:
-  astroclip_progress_done (run->progress, "failed", step, error->message);
-  return astroclip_report_error (STAGE, error);
+  run->adamw = (AclipAdamWConfig) ACLIP_ADAMW_CONFIG_DEFAULT;
+  run->adamw.weight_decay = s->weight_decay;
+  AstroclipRun loop = {
+    STAGE, &run->options, run->progress, run->stop, run->train, run->params,
+    { s->lr, s->final_lr, s->warmup_steps, s->total_steps }, s->validate_every, run->out,
+  };
+  static const AstroclipRunCallbacks callbacks = { train_step, validate_step, save_checkpoint,
+                                                     summary };
+  return astroclip_train_run (&loop, &callbacks, run);
 }
 
 int

@@ -43,36 +43,20 @@
 #define DEFAULT_MAX_VALIDATION 1024
 #define FINAL_LR_FRACTION      0.05 /* the cosine ends at 5% of the peak */
 #define GRAD_CLIP              1.0
-#define MAX_BAD_STEPS          20 /* consecutive non-finite losses before giving up */
 
-/* What the command line says; 0 or −1 = not given (the default, or the checkpoint's value on
- * --resume). */
+/* What the command line says (astroclip-train.h: 0 or −1 = not given). */
 typedef struct
 {
-  char *catalogue, *out, *preset;
-  gint64 steps, epochs;
-  int batch_size;
-  double lr, weight_decay;
-  gint64 warmup, max_galaxies, validate_every, max_validation;
+  AstroclipRunCommandLine run;
+  char *preset;
   int width, layers, heads, mlp_hidden, window, stride, mask_runs, mask_run_length;
 } CommandLine;
-
-/* The settings a run is made of, saved in [training] and restored on --resume. */
-typedef struct
-{
-  char *catalogue; /* absolute */
-  guint64 seed;
-  int batch_size;
-  gint64 total_steps, warmup_steps;
-  double lr, final_lr, weight_decay, grad_clip;
-  gint64 max_galaxies, validate_every, max_validation;
-} Settings;
 
 typedef struct
 {
   AstroclipTrainOptions options;
   CommandLine cli;
-  Settings settings;
+  AstroclipRunSettings settings;
   AclipSpectrumEncoderConfig config;
   AclipSpectrumMaskConfig mask;
   char *out; /* the checkpoint */
@@ -88,6 +72,7 @@ typedef struct
 
   int epoch;
   double last_loss, val_loss, val_baseline;
+  AclipAdamWConfig adamw;
 } Run;
 
 static void
@@ -102,25 +87,11 @@ run_clear (Run *run)
   g_clear_pointer (&run->progress, astroclip_progress_free);
   g_clear_pointer (&run->pool, aclip_thread_pool_free);
   g_clear_pointer (&run->replace, g_free);
-  g_clear_pointer (&run->settings.catalogue, g_free);
+  astroclip_run_settings_clear (&run->settings);
   g_clear_pointer (&run->out, g_free);
-  g_clear_pointer (&run->cli.catalogue, g_free);
-  g_clear_pointer (&run->cli.out, g_free);
+  astroclip_run_command_line_clear (&run->cli.run);
   g_clear_pointer (&run->cli.preset, g_free);
   astroclip_train_options_clear (&run->options);
-}
-
-static gboolean usage_error (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
-
-static gboolean
-usage_error (GError **error, const char *format, ...)
-{
-  va_list args;
-  va_start (args, format);
-  g_autofree char *message = g_strdup_vprintf (format, args);
-  va_end (args);
-  g_set_error_literal (error, ACLIP_ERROR, ACLIP_ERROR_INVALID_ARG, message);
-  return FALSE;
 }
 
 /* ---- Settings ------------------------------------------------------------------------------ */
@@ -135,8 +106,8 @@ config_from_command_line (const CommandLine *cli, int n_wave, AclipSpectrumEncod
   else if (strcmp (cli->preset, "paper") == 0)
     aclip_spectrum_encoder_config_init_paper (config);
   else
-    return usage_error (error, _("--preset=%s: the presets are “default” and “paper”"),
-                        cli->preset);
+    return astroclip_usage_error (error, _("--preset=%s: the presets are “default” and “paper”"),
+                                  cli->preset);
   config->n_wave = n_wave;
   if (cli->width > 0)
     config->width = cli->width;
@@ -169,77 +140,10 @@ model_options_given (const CommandLine *cli)
          cli->mask_run_length > 0;
 }
 
-static void
-settings_save (const Settings *s, GKeyFile *key_file)
-{
-  const char *g = TRAINING_GROUP;
-  g_key_file_set_string (key_file, g, "catalogue", s->catalogue);
-  g_key_file_set_uint64 (key_file, g, "seed", s->seed);
-  g_key_file_set_integer (key_file, g, "batch_size", s->batch_size);
-  g_key_file_set_int64 (key_file, g, "total_steps", s->total_steps);
-  g_key_file_set_int64 (key_file, g, "warmup_steps", s->warmup_steps);
-  g_key_file_set_double (key_file, g, "lr", s->lr);
-  g_key_file_set_double (key_file, g, "final_lr", s->final_lr);
-  g_key_file_set_double (key_file, g, "weight_decay", s->weight_decay);
-  g_key_file_set_double (key_file, g, "grad_clip", s->grad_clip);
-  g_key_file_set_int64 (key_file, g, "max_galaxies", s->max_galaxies);
-  g_key_file_set_int64 (key_file, g, "validate_every", s->validate_every);
-  g_key_file_set_int64 (key_file, g, "max_validation", s->max_validation);
-}
-
-static gboolean
-settings_load (Settings *s, GKeyFile *key_file, GError **error)
-{
-  const char *g = TRAINING_GROUP;
-  GError *local = NULL;
-  g_autofree char *stage = g_key_file_get_string (key_file, g, "stage", NULL);
-  if (g_strcmp0 (stage, STAGE) != 0) {
-    g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_VALUE,
-                 _("the checkpoint is not from %s (its stage is “%s”)"), STAGE,
-                 stage ? stage : "");
-    return FALSE;
-  }
-  s->catalogue = g_key_file_get_string (key_file, g, "catalogue", &local);
-#define GET(field, getter)                                                                         \
-  if (local == NULL)                                                                               \
-    s->field = getter (key_file, g, #field, &local);
-  GET (seed, g_key_file_get_uint64);
-  GET (batch_size, g_key_file_get_integer);
-  GET (total_steps, g_key_file_get_int64);
-  GET (warmup_steps, g_key_file_get_int64);
-  GET (lr, g_key_file_get_double);
-  GET (final_lr, g_key_file_get_double);
-  GET (weight_decay, g_key_file_get_double);
-  GET (grad_clip, g_key_file_get_double);
-  GET (max_galaxies, g_key_file_get_int64);
-  GET (validate_every, g_key_file_get_int64);
-  GET (max_validation, g_key_file_get_int64);
-#undef GET
-  if (local != NULL) {
-    g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_MISSING, _("[%s]: %s"), g, local->message);
-    g_error_free (local);
-    return FALSE;
-  }
-  return TRUE;
-}
-
-/* On --resume, an option given on the command line must agree with the checkpoint. */
-static gboolean
-same_as_checkpoint (gboolean given, double value, double saved, const char *option, GError **error)
-{
-  if (given && value != saved)
-    return usage_error (error,
-                        _("--%s=%g differs from the checkpoint being resumed (%g); leave it out "
-                           "or start a new run without --resume"),
-                        option, value, saved);
-  return TRUE;
-}
-
 static gboolean
 check_resume_options (const Run *run, GError **error)
 {
   const CommandLine *c = &run->cli;
-  const Settings *s = &run->settings;
   if (model_options_given (c)) {
     AclipSpectrumEncoderConfig config;
     AclipSpectrumMaskConfig mask;
@@ -248,33 +152,12 @@ check_resume_options (const Run *run, GError **error)
     if (!aclip_spectrum_encoder_config_equal (&config, &run->config) ||
         config.n_wave != run->config.n_wave || mask.n_runs != run->mask.n_runs ||
         mask.run_length != run->mask.run_length)
-      return usage_error (error, _("the model options differ from the checkpoint being resumed; "
-                                    "leave them out or start a new run without --resume"));
+      return astroclip_usage_error (error,
+                                    _("the model options differ from the checkpoint being "
+                                      "resumed; leave them out or start a new run without "
+                                      "--resume"));
   }
-  if (c->epochs > 0)
-    return usage_error (error, _("--epochs cannot be changed on --resume: the checkpoint says "
-                                  "how many steps the run has"));
-  if (c->catalogue != NULL) {
-    g_autofree char *given = g_canonicalize_filename (c->catalogue, NULL);
-    if (strcmp (given, s->catalogue) != 0)
-      return usage_error (error, _("--catalogue=%s differs from the checkpoint’s catalogue %s"),
-                          c->catalogue, s->catalogue);
-  }
-  return same_as_checkpoint (c->batch_size > 0, c->batch_size, s->batch_size, "batch-size",
-                             error) &&
-         same_as_checkpoint (c->steps > 0, (double) c->steps, (double) s->total_steps, "steps",
-                             error) &&
-         same_as_checkpoint (c->lr > 0, c->lr, s->lr, "lr", error) &&
-         same_as_checkpoint (c->weight_decay >= 0, c->weight_decay, s->weight_decay, "weight-decay",
-                             error) &&
-         same_as_checkpoint (c->warmup >= 0, (double) c->warmup, (double) s->warmup_steps, "warmup",
-                             error) &&
-         same_as_checkpoint (c->max_galaxies >= 0, (double) c->max_galaxies,
-                             (double) s->max_galaxies, "max-galaxies", error) &&
-         same_as_checkpoint (c->validate_every >= 0, (double) c->validate_every,
-                             (double) s->validate_every, "validate-every", error) &&
-         same_as_checkpoint (c->max_validation >= 0, (double) c->max_validation,
-                             (double) s->max_validation, "max-validation", error);
+  return astroclip_run_check_resume (&c->run, &run->settings, error);
 }
 
 /* ---- Checkpoints --------------------------------------------------------------------------- */
@@ -288,7 +171,7 @@ checkpoint_text (const Run *run, gint64 step)
   g_key_file_set_string (key_file, TRAINING_GROUP, "stage", STAGE);
   g_key_file_set_int64 (key_file, TRAINING_GROUP, "step", step);
   g_key_file_set_integer (key_file, TRAINING_GROUP, "epoch", run->epoch);
-  settings_save (&run->settings, key_file);
+  astroclip_run_settings_save (&run->settings, key_file);
   if (isfinite (run->last_loss))
     g_key_file_set_double (key_file, TRAINING_GROUP, "train_loss", run->last_loss);
   if (isfinite (run->val_loss)) {
@@ -299,13 +182,11 @@ checkpoint_text (const Run *run, gint64 step)
 }
 
 static gboolean
-save_checkpoint (Run *run, gint64 step, GError **error)
+save_checkpoint (gpointer data, gint64 step, GError **error)
 {
+  Run *run = data;
   g_autofree char *text = checkpoint_text (run, step);
-  if (!aclip_checkpoint_save (run->out, text, run->params, TRUE, NULL, NULL, error))
-    return FALSE;
-  astroclip_progress_checkpoint (run->progress, run->out, step);
-  return TRUE;
+  return aclip_checkpoint_save (run->out, text, run->params, TRUE, NULL, NULL, error);
 }
 
 /* Reads the checkpoint to resume: configuration, settings, parameters and AdamW state. */
@@ -322,7 +203,7 @@ open_resume_checkpoint (Run *run, AclipCheckpoint **checkpoint, GError **error)
       !aclip_spectrum_encoder_config_load (&run->config, key_file, &local) ||
       !aclip_spectrum_mask_config_load (
           &run->mask, key_file, aclip_spectrum_encoder_config_n_windows (&run->config), &local) ||
-      !settings_load (&run->settings, key_file, &local)) {
+      !astroclip_run_settings_load (&run->settings, key_file, STAGE, &local)) {
     g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_FORMAT, _("%s: cannot resume: %s"), run->out,
                  local->message);
     return FALSE;
@@ -336,8 +217,9 @@ open_resume_checkpoint (Run *run, AclipCheckpoint **checkpoint, GError **error)
 /* The weighted masked MSE over the validation galaxies, each with its own fixed masks. FALSE
  * with no error when a stop was requested meanwhile. */
 static gboolean
-validate (Run *run, gint64 step, GError **error)
+validate (gpointer data, gint64 step, GError **error)
 {
+  Run *run = data;
   if (run->validation == NULL)
     return TRUE;
   const int t_len = aclip_spectrum_encoder_n_tokens (run->encoder);
@@ -373,16 +255,16 @@ validate (Run *run, gint64 step, GError **error)
 static gboolean
 parse (Run *run, int *argc, char ***argv, int *status)
 {
-  CommandLine *c = &run->cli;
-  c->warmup = c->max_galaxies = c->validate_every = c->max_validation = -1;
-  c->weight_decay = -1;
+  CommandLine *m = &run->cli;
+  AstroclipRunCommandLine *c = &run->cli.run;
+  astroclip_run_command_line_init (c);
   astroclip_train_options_init (&run->options);
   const GOptionEntry entries[] = {
     { "catalogue", 'c', 0, G_OPTION_ARG_FILENAME, &c->catalogue,
       N_("Catalogue to train on (its train split; the validation split for the loss)"),
       N_("FILE") },
     { "out", 'o', 0, G_OPTION_ARG_FILENAME, &c->out, N_("Checkpoint to write"), N_("FILE") },
-    { "preset", 0, 0, G_OPTION_ARG_STRING, &c->preset,
+    { "preset", 0, 0, G_OPTION_ARG_STRING, &m->preset,
       N_("Encoder size: default (width 128, 4 layers, 4 heads, windows of 40 pixels) or paper "
           "(width 768, 6 layers, 6 heads, windows of 20)"),
       N_("NAME") },
@@ -406,16 +288,16 @@ parse (Run *run, int *argc, char ***argv, int *status)
     { "max-validation", 0, 0, G_OPTION_ARG_INT64, &c->max_validation,
       N_("Validate on the first N galaxies of the validation split (default 1024; 0: all)"),
       N_("N") },
-    { "width", 0, 0, G_OPTION_ARG_INT, &c->width, N_("Token width (overrides the preset)"),
+    { "width", 0, 0, G_OPTION_ARG_INT, &m->width, N_("Token width (overrides the preset)"),
       N_("C") },
-    { "layers", 0, 0, G_OPTION_ARG_INT, &c->layers, N_("Transformer blocks"), N_("N") },
-    { "heads", 0, 0, G_OPTION_ARG_INT, &c->heads, N_("Attention heads"), N_("N") },
-    { "mlp-hidden", 0, 0, G_OPTION_ARG_INT, &c->mlp_hidden, N_("MLP hidden width"), N_("N") },
-    { "window", 0, 0, G_OPTION_ARG_INT, &c->window, N_("Pixels per token"), N_("PX") },
-    { "stride", 0, 0, G_OPTION_ARG_INT, &c->stride, N_("Pixels between windows"), N_("PX") },
-    { "mask-runs", 0, 0, G_OPTION_ARG_INT, &c->mask_runs,
+    { "layers", 0, 0, G_OPTION_ARG_INT, &m->layers, N_("Transformer blocks"), N_("N") },
+    { "heads", 0, 0, G_OPTION_ARG_INT, &m->heads, N_("Attention heads"), N_("N") },
+    { "mlp-hidden", 0, 0, G_OPTION_ARG_INT, &m->mlp_hidden, N_("MLP hidden width"), N_("N") },
+    { "window", 0, 0, G_OPTION_ARG_INT, &m->window, N_("Pixels per token"), N_("PX") },
+    { "stride", 0, 0, G_OPTION_ARG_INT, &m->stride, N_("Pixels between windows"), N_("PX") },
+    { "mask-runs", 0, 0, G_OPTION_ARG_INT, &m->mask_runs,
       N_("Masked runs per spectrum (default 6)"), N_("N") },
-    { "mask-run-length", 0, 0, G_OPTION_ARG_INT, &c->mask_run_length,
+    { "mask-run-length", 0, 0, G_OPTION_ARG_INT, &m->mask_run_length,
       N_("Tokens per masked run (default: the paper’s 50 of 777 tokens, scaled)"), N_("N") },
     { NULL },
   };
@@ -434,19 +316,10 @@ parse (Run *run, int *argc, char ***argv, int *status)
     astroclip_report_error (STAGE, error);
     return FALSE;
   }
-  const char *problem = NULL;
-  if (c->out == NULL)
-    problem = _("give the checkpoint to write with --out");
-  else if (c->catalogue == NULL && !run->options.resume)
-    problem = _("give the catalogue with --catalogue");
-  else if (c->steps > 0 && c->epochs > 0)
-    problem = _("give --steps or --epochs, not both");
-  else if (c->steps < 0 || c->epochs < 0 || c->batch_size < 0 || c->lr < 0 ||
-           c->max_galaxies < -1 || c->validate_every < -1 || c->max_validation < -1 ||
-           c->warmup < -1 || c->width < 0 || c->layers < 0 || c->heads < 0 || c->mlp_hidden < 0 ||
-           c->window < 0 || c->stride < 0 || c->mask_runs < 0 || c->mask_run_length < 0 ||
-           !isfinite (c->lr) || !isfinite (c->weight_decay) ||
-           (c->weight_decay < 0 && c->weight_decay != -1))
+  const char *problem = astroclip_run_command_line_problem (c, run->options.resume);
+  if (problem == NULL &&
+      (m->width < 0 || m->layers < 0 || m->heads < 0 || m->mlp_hidden < 0 || m->window < 0 ||
+       m->stride < 0 || m->mask_runs < 0 || m->mask_run_length < 0))
     problem = _("sizes, counts and rates must not be negative");
   if (problem != NULL) {
     g_printerr ("astroclip %s: %s\n", STAGE, problem);
@@ -460,8 +333,8 @@ parse (Run *run, int *argc, char ***argv, int *status)
 static void
 settings_from_command_line (Run *run, gint64 batches_per_epoch)
 {
-  const CommandLine *c = &run->cli;
-  Settings *s = &run->settings;
+  const AstroclipRunCommandLine *c = &run->cli.run;
+  AstroclipRunSettings *s = &run->settings;
   s->total_steps =
       c->epochs > 0 ? c->epochs * batches_per_epoch : (c->steps > 0 ? c->steps : DEFAULT_STEPS);
   s->warmup_steps = c->warmup >= 0 ? c->warmup : MIN (500, s->total_steps / 20);
@@ -473,36 +346,36 @@ settings_from_command_line (Run *run, gint64 batches_per_epoch)
   s->max_validation = c->max_validation >= 0 ? c->max_validation : DEFAULT_MAX_VALIDATION;
 }
 
-static gboolean
-open_loaders (Run *run, GError **error)
-{
-  AstroclipLoaderRequest request = { 0 };
-  request.split = ACLIP_SPLIT_TRAIN;
-  request.max_galaxies = run->settings.max_galaxies;
-  request.batch_size = run->settings.batch_size;
-  request.want_spectra = TRUE;
-  request.shuffle = TRUE;
-  request.drop_last = TRUE;
-  request.seed = run->settings.seed;
-  run->train = astroclip_loader_new (run->settings.catalogue, &request, error);
-  if (run->train == NULL)
-    return FALSE;
+/* ---- The step loop's callbacks (astroclip_train_run) ---------------------------------------- */
 
-  request.split = ACLIP_SPLIT_VALIDATION;
-  request.max_galaxies = run->settings.max_validation;
-  request.shuffle = FALSE;
-  request.drop_last = FALSE;
-  g_autoptr (GError) local = NULL;
-  run->validation = astroclip_loader_new (run->settings.catalogue, &request, &local);
-  if (run->validation == NULL) {
-    /* An empty validation split (a small catalogue) is no reason to stop. */
-    if (!g_error_matches (local, ACLIP_ERROR, ACLIP_ERROR_VALUE)) {
-      g_propagate_error (error, g_steal_pointer (&local));
-      return FALSE;
-    }
-    g_printerr ("astroclip %s: %s\n", STAGE, local->message);
-  }
-  return TRUE;
+static gboolean
+train_step (gpointer data, const AstroclipBatch *batch, gint64 step, double lr, double *loss)
+{
+  Run *run = data;
+  const int t_len = aclip_spectrum_encoder_n_tokens (run->encoder);
+  run->epoch = batch->epoch;
+  for (int b = 0; b < batch->n; b++)
+    aclip_spectrum_mask_draw (&run->mask, t_len - 1, run->settings.seed, (guint64) step,
+                              (guint64) b, run->replace + (gsize) b * t_len);
+  AclipSpectrumPretrainLoss result;
+  aclip_params_zero_grads (run->params);
+  aclip_spectrum_pretrainer_forward (run->pretrainer, run->pool, batch->flux, batch->ivar,
+                                     run->replace, batch->n, &result);
+  *loss = run->last_loss = result.loss;
+  if (!isfinite (result.loss))
+    return FALSE;
+  aclip_spectrum_pretrainer_backward (run->pretrainer, run->pool, 1.0f);
+  return astroclip_run_update (run->pool, run->params, run->settings.grad_clip, &run->adamw, lr);
+}
+
+static char *
+summary (gpointer data)
+{
+  Run *run = data;
+  if (!isfinite (run->val_loss))
+    return g_strdup (_("no validation spectra"));
+  return g_strdup_printf (_("validation loss %.4f (predicting each spectrum’s mean: %.4f)"),
+                          run->val_loss, run->val_baseline);
 }
 
 static int
@@ -510,12 +383,11 @@ train (Run *run)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (AclipCheckpoint) checkpoint = NULL;
-  run->out = g_canonicalize_filename (run->cli.out, NULL);
+  const AstroclipRunCommandLine *cli = &run->cli.run;
+  run->out = g_canonicalize_filename (cli->out, NULL);
   run->last_loss = run->val_loss = run->val_baseline = NAN;
 
-  gboolean resuming = run->options.resume && g_file_test (run->out, G_FILE_TEST_EXISTS);
-  if (run->options.resume && !resuming)
-    g_printerr (_("astroclip %s: %s does not exist yet: starting a new run\n"), STAGE, run->out);
+  gboolean resuming = astroclip_run_resuming (&run->options, run->out, STAGE);
   if (resuming) {
     if (!open_resume_checkpoint (run, &checkpoint, &error))
       return astroclip_report_error (STAGE, error);
@@ -524,16 +396,12 @@ train (Run *run)
       return 2;
     }
   } else {
-    if (run->cli.catalogue == NULL) {
+    if (cli->catalogue == NULL) {
       g_printerr ("astroclip %s: %s\n", STAGE, _("give the catalogue with --catalogue"));
       return 2;
     }
-    run->settings.catalogue = g_canonicalize_filename (run->cli.catalogue, NULL);
-    run->settings.seed = (guint64) run->options.seed;
-    run->settings.batch_size = run->cli.batch_size > 0 ? run->cli.batch_size : DEFAULT_BATCH_SIZE;
-    run->settings.max_galaxies = MAX (run->cli.max_galaxies, 0);
-    run->settings.max_validation =
-        run->cli.max_validation >= 0 ? run->cli.max_validation : DEFAULT_MAX_VALIDATION;
+    astroclip_run_settings_init (&run->settings, cli, run->options.seed, DEFAULT_BATCH_SIZE,
+                                 DEFAULT_MAX_VALIDATION);
   }
 
   /* The catalogue's spectra fix the encoder's input length. */
@@ -559,12 +427,13 @@ train (Run *run)
     }
   }
 
-  if (!open_loaders (run, &error))
+  if (!astroclip_run_open_loaders (&run->settings, STAGE, FALSE, TRUE, &run->train,
+                                   &run->validation, &error))
     return astroclip_report_error (STAGE, error);
   gint64 batches_per_epoch = astroclip_loader_batches_per_epoch (run->train);
   if (!resuming)
     settings_from_command_line (run, batches_per_epoch);
-  const Settings *s = &run->settings;
+  const AstroclipRunSettings *s = &run->settings;
 
   run->pool = astroclip_train_setup_threads (&run->options);
   run->params = aclip_params_new ();
@@ -610,101 +479,14 @@ train (Run *run)
   if (resuming)
     astroclip_progress_message (run->progress, _("resuming at step %" PRId64), step);
 
-  AclipAdamWConfig adamw = ACLIP_ADAMW_CONFIG_DEFAULT;
-  adamw.weight_decay = s->weight_decay;
-  AclipLrSchedule schedule = { s->lr, s->final_lr, s->warmup_steps, s->total_steps };
-  const int n_windows = t_len - 1;
-  gint64 last_save_us = g_get_monotonic_time ();
-  gboolean stopped = FALSE;
-  int bad_steps = 0;
-
-  if (step >= s->total_steps) {
-    astroclip_progress_done (run->progress, "finished", step,
-                             _("the checkpoint has already reached its last step"));
-    return 0;
-  }
-  if (step == 0 && !validate (run, 0, &error)) {
-    if (error != NULL)
-      goto failed;
-    stopped = TRUE;
-  }
-  astroclip_loader_seek (run->train, 0, step);
-  while (!stopped && step < s->total_steps) {
-    const AstroclipBatch *batch = astroclip_loader_next (run->train, &error);
-    if (batch == NULL)
-      goto failed;
-    run->epoch = batch->epoch;
-    for (int b = 0; b < batch->n; b++)
-      aclip_spectrum_mask_draw (&run->mask, n_windows, s->seed, (guint64) step, (guint64) b,
-                                run->replace + (gsize) b * t_len);
-    AclipSpectrumPretrainLoss loss;
-    aclip_params_zero_grads (run->params);
-    aclip_spectrum_pretrainer_forward (run->pretrainer, run->pool, batch->flux, batch->ivar,
-                                       run->replace, batch->n, &loss);
-    double lr = aclip_lr_schedule_at (&schedule, step);
-    double norm = NAN;
-    if (isfinite (loss.loss)) {
-      aclip_spectrum_pretrainer_backward (run->pretrainer, run->pool, 1.0f);
-      norm = aclip_clip_grad_norm (run->pool, aclip_params_grads (run->params),
-                                   aclip_params_n_floats (run->params), s->grad_clip);
-    }
-    if (isfinite (norm)) {
-      aclip_adamw_step (run->pool, run->params, &adamw, lr);
-      bad_steps = 0;
-    } else {
-      /* Skip the update but keep the step count, so data, masks and schedule stay aligned. */
-      aclip_params_set_step (run->params, step + 1);
-      astroclip_progress_message (run->progress,
-                                  _("step %" PRId64 ": the loss or its gradient is not finite; "
-                                     "the update is skipped"),
-                                  step + 1);
-      if (++bad_steps >= MAX_BAD_STEPS) {
-        g_set_error (&error, ACLIP_ERROR, ACLIP_ERROR_VALUE,
-                     _("%d steps in a row had a non-finite loss: training diverged"), bad_steps);
-        goto failed;
-      }
-    }
-    step++;
-    run->last_loss = loss.loss;
-    astroclip_progress_update (run->progress, step, batch->epoch, loss.loss, lr, batch->n);
-
-    gboolean last = step == s->total_steps;
-    if (!last && s->validate_every > 0 && step % s->validate_every == 0 &&
-        !validate (run, step, &error)) {
-      if (error != NULL)
-        goto failed;
-    }
-    if (last && !validate (run, step, &error) && error != NULL)
-      goto failed;
-    /* A stop asked for during the last step is simply the end. */
-    stopped = astroclip_stop_watch_requested (run->stop) && !last;
-    if (last || stopped || astroclip_train_save_due (&run->options, &last_save_us))
-      if (!save_checkpoint (run, step, &error))
-        goto failed;
-  }
-
-  if (stopped) {
-    if (step == 0 && !save_checkpoint (run, step, &error))
-      goto failed;
-    g_autofree char *message =
-        g_strdup_printf (_("stopped at step %" PRId64 " of %" PRId64 "; continue with --resume"),
-                         step, s->total_steps);
-    astroclip_progress_done (run->progress, "stopped", step, message);
-    return 0;
-  }
-  {
-    g_autofree char *message =
-        isfinite (run->val_loss)
-            ? g_strdup_printf (_("validation loss %.4f (predicting each spectrum’s mean: %.4f)"),
-                               run->val_loss, run->val_baseline)
-            : g_strdup (_("no validation spectra"));
-    astroclip_progress_done (run->progress, "finished", step, message);
-  }
-  return 0;
-
-failed:
-  astroclip_progress_done (run->progress, "failed", step, error->message);
-  return astroclip_report_error (STAGE, error);
+  run->adamw = (AclipAdamWConfig) ACLIP_ADAMW_CONFIG_DEFAULT;
+  run->adamw.weight_decay = s->weight_decay;
+  AstroclipRun loop = {
+    STAGE, &run->options, run->progress, run->stop, run->train, run->params,
+    { s->lr, s->final_lr, s->warmup_steps, s->total_steps }, s->validate_every, run->out,
+  };
+  static const AstroclipRunCallbacks callbacks = { train_step, validate, save_checkpoint, summary };
+  return astroclip_train_run (&loop, &callbacks, run);
 }
 
 int

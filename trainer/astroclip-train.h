@@ -9,24 +9,30 @@
  *   g_option_context_add_main_entries (context, astroclip_train_option_entries (&options), NULL);
  *   ...
  *   if (!astroclip_train_options_finish (&options, &error)) → usage error (exit 2)
+ *   on --resume: read the checkpoint's settings (astroclip_run_settings_load for a command on
+ *   one catalogue) and check the options given again against them (astroclip_run_check_resume)
  *   g_autoptr (AclipThreadPool) pool = astroclip_train_setup_threads (&options);
- *   g_autoptr (AstroclipStopWatch) stop = astroclip_stop_watch_new ();
  *   g_autoptr (AstroclipLoader) loader = astroclip_loader_new (catalogue, &request, &error);
- *   if (resuming) astroclip_loader_seek (loader, 0, first_step);   // carries across epochs
+ *   build the model; restore the checkpoint's tensors, or initialise them
+ *   g_autoptr (AstroclipStopWatch) stop = astroclip_stop_watch_new ();
  *   g_autoptr (AstroclipProgress) progress =
  *       astroclip_progress_new (options.progress, "pretrain-spectra", total_steps);
- *   gint64 last_save = g_get_monotonic_time ();
- *   for (step = first_step; step < total_steps; step++) {
+ *   return astroclip_train_run (&run, &callbacks, state);   // the step loop, below
+ *
+ * astroclip_train_run is the loop every training command shares:
+ *
+ *   for (step = steps already done; step < total_steps; step++) {
  *     const AstroclipBatch *batch = astroclip_loader_next (loader, &error);
- *     ... forward, backward, optimiser step ...
+ *     callbacks->step (...): forward, backward, optimiser step
  *     astroclip_progress_update (progress, step + 1, batch->epoch, loss, lr, batch->n);
+ *     validate when due
  *     gboolean stopping = astroclip_stop_watch_requested (stop); // once per step: see below
- *     if (stopping || astroclip_train_save_due (&options, &last_save))
- *       save the checkpoint (aclip_checkpoint_save: temporary file + rename),
+ *     if (stopping || last || astroclip_train_save_due (&options, &last_save))
+ *       callbacks->save (aclip_checkpoint_save: temporary file + rename),
  *       then astroclip_progress_checkpoint (progress, path, step + 1);
  *     if (stopping) { astroclip_progress_done (progress, "stopped", step + 1, ...); return 0; }
  *   }
- *   save the final checkpoint; astroclip_progress_done (progress, "finished", ...);
+ *   astroclip_progress_done (progress, "finished", ...);
  *
  * There is no global state: the stop flag lives in the AstroclipStopWatch, set by GLib's
  * unix signal source on the default main context, which astroclip_stop_watch_requested
@@ -34,7 +40,9 @@
  */
 #pragma once
 
+#include "aclip-optim.h"
 #include "aclip-parallel.h"
+#include "aclip-params.h"
 #include "aclip-split.h"
 
 #include <glib.h>
@@ -182,6 +190,120 @@ void astroclip_loader_seek (AstroclipLoader *loader, int epoch, gint64 index_in_
 /* The next batch, running on across epochs; NULL + error if reading failed. */
 const AstroclipBatch *astroclip_loader_next (AstroclipLoader *loader, GError **error);
 void astroclip_loader_free (AstroclipLoader *loader);
+
+/* Settings of a run ------------------------------------------------------------------------- */
+
+/* Sets a usage error (ACLIP_ERROR_INVALID_ARG; the command exits 2) and returns FALSE. */
+gboolean astroclip_usage_error (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
+
+/* The options of a training command on one catalogue (pretrain-spectra, pretrain-images,
+ * train-supervised) that make its AstroclipRunSettings; 0 or −1 means not given (the default,
+ * or the checkpoint's value on --resume). The command points its GOptionEntry at the fields. */
+typedef struct
+{
+  char *catalogue, *out;
+  gint64 steps, epochs;
+  int batch_size;
+  double lr, weight_decay;
+  gint64 warmup, max_galaxies, validate_every, max_validation;
+} AstroclipRunCommandLine;
+
+/* Sets the "not given" values. */
+void astroclip_run_command_line_init (AstroclipRunCommandLine *cli);
+void astroclip_run_command_line_clear (AstroclipRunCommandLine *cli);
+/* The usage problem of the common options (no --out, no --catalogue for a new run, both
+ * --steps and --epochs, a negative value), translated, or NULL. */
+const char *astroclip_run_command_line_problem (const AstroclipRunCommandLine *cli,
+                                                gboolean resume);
+
+/* The settings such a run is made of, saved in the checkpoint's [training] group and restored
+ * on --resume (docs/trainer.md). */
+typedef struct
+{
+  char *catalogue; /* absolute */
+  guint64 seed;
+  int batch_size;
+  gint64 total_steps, warmup_steps;
+  double lr, final_lr, weight_decay, grad_clip;
+  gint64 max_galaxies, validate_every, max_validation;
+} AstroclipRunSettings;
+
+void astroclip_run_settings_clear (AstroclipRunSettings *settings);
+/* Writes the settings into [training] (the command adds stage, step and its figures). */
+void astroclip_run_settings_save (const AstroclipRunSettings *settings, GKeyFile *key_file);
+/* Reads them back; FALSE + error when [training] is not from `stage` or lacks a setting. */
+gboolean astroclip_run_settings_load (AstroclipRunSettings *settings, GKeyFile *key_file,
+                                      const char *stage, GError **error);
+/* TRUE when --resume was given and the checkpoint exists; --resume without one starts a new
+ * run, which a line on stderr says. */
+gboolean astroclip_run_resuming (const AstroclipTrainOptions *options, const char *checkpoint,
+                                 const char *stage);
+/* The settings of a new run that the command line gives directly (the catalogue, made
+ * absolute, must be given): catalogue, seed, batch size, max_galaxies (0: all) and
+ * max_validation. The schedule's are the command's own. */
+void astroclip_run_settings_init (AstroclipRunSettings *settings, const AstroclipRunCommandLine *cli,
+                                  gint64 seed, int default_batch_size,
+                                  gint64 default_max_validation);
+/* The loaders of a run: the train split's (shuffled from the seed, whole batches, its first
+ * max_galaxies) and the validation split's (file order, its first max_validation). An empty
+ * validation split is no error: *validation is then NULL and a line on stderr says so. */
+gboolean astroclip_run_open_loaders (const AstroclipRunSettings *settings, const char *stage,
+                                     gboolean want_images, gboolean want_spectra,
+                                     AstroclipLoader **train, AstroclipLoader **validation,
+                                     GError **error);
+/* On --resume: every option given again must agree with the checkpoint, --epochs cannot be
+ * given; FALSE + a usage error naming the option otherwise. */
+gboolean astroclip_run_check_resume (const AstroclipRunCommandLine *cli,
+                                     const AstroclipRunSettings *settings, GError **error);
+
+/* The step loop ----------------------------------------------------------------------------- */
+
+/* What a command does at each point of astroclip_train_run; `data` is its own state. */
+typedef struct
+{
+  /* One optimiser step on `batch` as step `step` (0-based) at learning rate `lr`: forward,
+   * backward, update. Sets *loss to the batch's loss (which may be NaN). Returns FALSE when
+   * the loss or its gradient was not finite and nothing was updated: the loop then counts
+   * the step anyway (aclip_params_set_step), says so, and fails the run after 20 in a row. */
+  gboolean (*step) (gpointer data, const AstroclipBatch *batch, gint64 step, double lr,
+                    double *loss);
+  /* Validation after `step` steps: before the first step of a new run (step 0), every
+   * validate_every steps and after the last. Reports its own metric events. FALSE + error on
+   * failure; FALSE without an error when a stop was requested during it. NULL: none. */
+  gboolean (*validate) (gpointer data, gint64 step, GError **error);
+  /* Writes the checkpoint after `step` steps (the loop then reports the checkpoint event). */
+  gboolean (*save) (gpointer data, gint64 step, GError **error);
+  /* The done event's sentence when the run finishes (newly allocated), or NULL. */
+  char *(*summary) (gpointer data);
+} AstroclipRunCallbacks;
+
+/* The end of a step whose gradients are in the table: clips them to a global norm of
+ * grad_clip and takes an AdamW step at lr. FALSE, with nothing updated, when their norm is not
+ * finite. */
+gboolean astroclip_run_update (AclipThreadPool *pool, AclipParams *params, double grad_clip,
+                               const AclipAdamWConfig *adamw, double lr);
+
+typedef struct
+{
+  const char *stage;                    /* for error lines: "astroclip STAGE: message" */
+  const AstroclipTrainOptions *options; /* --save-every */
+  AstroclipProgress *progress;
+  AstroclipStopWatch *stop;
+  AstroclipLoader *train;      /* positioned by the loop at the step to take */
+  AclipParams *params;         /* its step count is where the run starts */
+  AclipLrSchedule schedule;    /* total_steps is the run's length */
+  gint64 validate_every;       /* 0: only before the first step and after the last */
+  const char *checkpoint_path; /* for the checkpoint events */
+} AstroclipRun;
+
+/* Runs the steps from the table's step count to the schedule's total_steps: a step, its
+ * progress event, validation when due, the stop watch once per step, and a checkpoint when
+ * --save-every says so, after the last step and on a stop (also before any step, when a stop
+ * came during the first validation). Emits the done event (finished, stopped or failed; a
+ * failure is also printed on stderr). Returns the exit status: 0, or 1 on a failure. A stop
+ * asked for during the last step is simply the end of the run. */
+int astroclip_train_run (const AstroclipRun *run, const AstroclipRunCallbacks *callbacks,
+                         gpointer data);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AstroclipProgress, astroclip_progress_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AstroclipStopWatch, astroclip_stop_watch_free)

@@ -24,6 +24,8 @@ static const Command commands[] = {
   { "pretrain-spectra", astroclip_pretrain_spectra_main, N_("Pretrain the spectrum encoder by masked reconstruction") },
   { "align", astroclip_align_main, N_("Align the two pretrained encoders in a shared embedding space") },
   { "embed", astroclip_embed_main, N_("Embed every galaxy of a catalogue with an aligned model") },
+  { "export-model", astroclip_export_model_main, N_("Copy an aligned model without its training state, for shipping") },
+  { "train-supervised", astroclip_train_supervised_main, N_("Train the supervised baseline: the image encoder on redshift and log M*") },
 };
 
 int
@@ -51,7 +53,7 @@ print_usage (FILE *stream)
   fprintf (stream, "%s\n\n", _("Usage: astroclip COMMAND [OPTION…]"));
   fprintf (stream, "%s\n", _("Commands:"));
   for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
-    fprintf (stream, "  %-12s %s\n", commands[i].name, _(commands[i].summary));
+    fprintf (stream, "  %-16s %s\n", commands[i].name, _(commands[i].summary));
   fprintf (stream, "\n%s\n", _("Run “astroclip COMMAND --help” for a command’s options."));
 }
 
