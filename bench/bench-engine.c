@@ -79,6 +79,7 @@ typedef struct
   int reps;
   double min_time; /* seconds: more than `reps` iterations until this much is timed */
   int threads;
+  int blas_threads; /* 0: as `threads` */
   gboolean profile;
   gboolean recompute_probs;
   char *conv_algorithm;     /* profile mode: "auto", "im2col" or "winograd" (3×3/1 layers) */
@@ -1841,7 +1842,7 @@ parse_case (const char *name, const char *prefix, gboolean *training)
 int
 main (int argc, char **argv)
 {
-  Options options = { 2, 5, 1.0, 2, FALSE, FALSE, NULL, 0 };
+  Options options = { 2, 5, 1.0, 2, 0, FALSE, FALSE, NULL, 0 };
   GOptionEntry entries[] = {
     { "warmup", 'w', 0, G_OPTION_ARG_INT, &options.warmup, "Untimed iterations first (2)", "N" },
     { "reps", 'r', 0, G_OPTION_ARG_INT, &options.reps, "Timed iterations, at least (5)", "N" },
@@ -1849,6 +1850,8 @@ main (int argc, char **argv)
       "Time iterations until at least this many seconds are timed (1)", "S" },
     { "threads", 't', 0, G_OPTION_ARG_INT, &options.threads,
       "Threads of the pool and of OpenBLAS (2)", "N" },
+    { "blas-threads", 0, 0, G_OPTION_ARG_INT, &options.blas_threads,
+      "OpenBLAS's threads, when they should differ from the pool's", "N" },
     { "profile", 'p', 0, G_OPTION_ARG_NONE, &options.profile,
       "Print the time per kernel instead of the JSON line", NULL },
     { "recompute-probs", 0, 0, G_OPTION_ARG_NONE, &options.recompute_probs,
@@ -1887,7 +1890,7 @@ main (int argc, char **argv)
     return 2;
   }
 
-  aclip_set_blas_threads (options.threads);
+  aclip_set_blas_threads (options.blas_threads > 0 ? options.blas_threads : options.threads);
   AclipThreadPool *pool = aclip_thread_pool_new (options.threads);
   gboolean training = FALSE;
   int status = 0;

@@ -8,6 +8,8 @@ packages="
   libglib2.0-dev libcfitsio-dev libopenblas-dev libgdk-pixbuf-2.0-dev libcairo2-dev
   libgtest-dev googletest
   python3-astropy
+  libgtk-4-dev libpeas-dev librsvg2-common
+  xvfb xauth desktop-file-utils appstream
 "
 
 if [ "$(id -u)" -eq 0 ]; then
