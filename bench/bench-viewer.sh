@@ -12,7 +12,7 @@
 # Usage: bench/bench-viewer.sh [SCREENS|all]   (default: all — scroll through every row)
 # BUILD_DIR selects the build (default build); SOURCE the catalogue to repeat; N the rows;
 # CATALOGUE where the big file is kept (default /tmp/gv-bench/viewer-100k.fits; reused when
-# present; KEEP_DATA=0 deletes it afterwards).
+# present; KEEP_DATA=0 deletes it afterwards); WARM=1 leaves the file in the page cache.
 set -eu
 cd "$(dirname "$0")/.."
 build_dir=${BUILD_DIR:-build}
@@ -37,8 +37,8 @@ if [ "${KEEP_DATA:-1}" = 0 ]; then
     trap 'rm -f "$catalogue"' EXIT INT TERM
 fi
 # Cold start as far as the page cache allows: drop this file's pages if we may (root), so the
-# first screen includes reading from disk.
-if command -v python3 >/dev/null 2>&1; then
+# first screen includes reading from disk. WARM=1 keeps the page cache (a file opened again).
+if [ "${WARM:-0}" != 1 ] && command -v python3 >/dev/null 2>&1; then
     python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd,0,0,os.POSIX_FADV_DONTNEED)' "$catalogue" || true
 fi
 xvfb-run -a -s '-screen 0 1600x1000x24' "$program" run "$catalogue" "$screens"
