@@ -16,6 +16,7 @@
 #include <random>
 #include <functional>
 #include <iostream>
+#include <unistd.h>
 
 #include "../plugin/astroclip/gv-astroclip-engine.h"
 #include "../plugin/astroclip/gv-astroclip-map.h"
@@ -62,6 +63,11 @@ protected:
   {
     dir_ = new TempDir ();
     pipeline_ = new AstroclipPipeline ();
+    /* Software rendering without GL: Mesa's EGL, which GTK would otherwise set up on an X
+     * display, keeps allocations LeakSanitizer reports from an unloaded driver (no stack to
+     * suppress them by) — and the tests need no GL. */
+    g_setenv ("GDK_DEBUG", "gl-disable", TRUE);
+    g_setenv ("GSK_RENDERER", "cairo", TRUE);
     g_setenv ("GSETTINGS_BACKEND", "memory", TRUE);
     g_setenv ("GSETTINGS_SCHEMA_DIR", GV_BUILD_ROOT "/data", TRUE);
     g_setenv ("GALAXY_VIEWER_PLUGIN_PATH", GV_BUILD_ROOT "/plugin", TRUE);
@@ -158,6 +164,43 @@ protected:
     return done ? neighbours () : nullptr;
   }
 
+  /* Brings a panel to the front and lets the stack's transition end. */
+  void show_panel (const char *id)
+  {
+    gv_window_present_panel (window_, id);
+    spin_for (0.5);
+    EXPECT_TRUE (spin_until ([&] {
+      return !gtk_stack_get_transition_running (gv_window_get_panel_stack (window_));
+    }));
+    spin_for (0.5);
+  }
+
+  /* Renders the window into <build>/tests/screenshots/NAME; the path, or "" on failure. */
+  std::string save_screenshot (const char *name)
+  {
+    GtkWidget *widget = GTK_WIDGET (window_);
+    int width = gtk_widget_get_width (widget), height = gtk_widget_get_height (widget);
+    if (width < 200 || height < 200)
+      return "";
+    GdkPaintable *paintable = gtk_widget_paintable_new (widget);
+    GtkSnapshot *snapshot = gtk_snapshot_new ();
+    gdk_paintable_snapshot (paintable, snapshot, width, height);
+    GskRenderNode *node = gtk_snapshot_free_to_node (snapshot);
+    g_object_unref (paintable);
+    if (node == nullptr)
+      return "";
+    GskRenderer *renderer = gtk_native_get_renderer (GTK_NATIVE (widget));
+    graphene_rect_t bounds = GRAPHENE_RECT_INIT (0, 0, (float) width, (float) height);
+    GdkTexture *texture = gsk_renderer_render_texture (renderer, node, &bounds);
+    gsk_render_node_unref (node);
+    std::string folder = GV_BUILD_ROOT "/tests/screenshots";
+    g_mkdir_with_parents (folder.c_str (), 0755);
+    std::string path = folder + "/" + name;
+    bool saved = texture && gdk_texture_save_to_png (texture, path.c_str ());
+    g_clear_object (&texture);
+    return saved ? path : "";
+  }
+
   static TempDir *dir_;
   static AstroclipPipeline *pipeline_;
   static GvApplication *app_;
@@ -239,6 +282,88 @@ TEST_F (Plugin, ClickingANeighbourSelectsIt)
   }));
   /* And the panel follows the new selection. */
   ASSERT_TRUE (spin_until ([&] { return neighbours () && neighbours ()->query_id == target; }));
+}
+
+/* Opens `path` in the fixture's window and waits for it. */
+#define OPEN_AND_WAIT(path)                                                                   \
+  do {                                                                                       \
+    GFile *file_ = g_file_new_for_path ((path).c_str ());                                    \
+    gv_window_open (window_, file_);                                                         \
+    g_object_unref (file_);                                                                  \
+    ASSERT_TRUE (spin_until ([&] {                                                           \
+      GvCatalogue *c_ = gv_window_get_catalogue (window_);                                   \
+      return c_ && std::string (gv_catalogue_get_path (c_)) == (path);                       \
+    }));                                                                                     \
+  } while (0)
+
+TEST_F (Plugin, GalaxyMissingFromTheEmbeddingsIsEmbeddedOnTheFly)
+{
+  /* The catalogue under another name, beside embeddings that lack row 5's galaxy. */
+  TempDir dir;
+  std::string path = dir.path ("partial.fits");
+  ASSERT_EQ (symlink (pipeline_->catalogue.c_str (), path.c_str ()), 0);
+  ErrorHolder error;
+  g_autoptr (AclipEmbeddings) full =
+      aclip_embeddings_open (pipeline_->embeddings.c_str (), error.out ());
+  ASSERT_NE (full, nullptr);
+  gint64 n = aclip_embeddings_n_rows (full);
+  int d = aclip_embeddings_dim (full);
+  const gint64 missing = 5;
+  {
+    g_autoptr (AclipEmbeddings) partial = aclip_embeddings_new (n - 1, d, TRUE, TRUE, error.out ());
+    for (gint64 r = 0, w = 0; r < n; r++) {
+      if (r == missing)
+        continue;
+      ASSERT_TRUE (aclip_embeddings_set_row (
+          partial, w++, aclip_embeddings_ids (full)[r],
+          aclip_embeddings_row (full, ACLIP_MODALITY_IMAGE, r),
+          aclip_embeddings_row (full, ACLIP_MODALITY_SPECTRUM, r), error.out ()));
+    }
+    aclip_embeddings_set_provenance (partial, aclip_embeddings_model (full), "partial.fits");
+    ASSERT_TRUE (aclip_embeddings_save (partial, dir.path ("partial.embeddings.fits").c_str (),
+                                        error.out ()));
+  }
+  OPEN_AND_WAIT (path);
+  gint64 id = aclip_embeddings_ids (full)[missing];
+  GvAstroclipNeighbours *nb = select_and_wait (id, ACLIP_SEARCH_BOTH, 8);
+  ASSERT_NE (nb, nullptr);
+  EXPECT_EQ (GPOINTER_TO_INT (panel_data<void> (window_, GV_ASTROCLIP_PANEL_SIMILAR,
+                                                 "astroclip-embedded")),
+             1);
+  gint64 row = gv_catalogue_find_id (gv_window_get_catalogue (window_), id);
+  std::vector<SearchHit> expected = astroclip_search_row (*pipeline_, row, "both", 8);
+  ASSERT_EQ ((int) expected.size (), 8);
+  for (int i = 0; i < 8; i++) {
+    EXPECT_EQ (nb->ids[i], expected[i].id) << "rank " << i;
+    EXPECT_NEAR (nb->similarity[i], expected[i].similarity, 1e-4);
+  }
+}
+
+TEST_F (Plugin, CatalogueWithoutEmbeddingsIsEmbeddedFromThePanel)
+{
+  TempDir dir;
+  std::string path = dir.path ("bare.fits");
+  ASSERT_EQ (symlink (pipeline_->catalogue.c_str (), path.c_str ()), 0);
+  OPEN_AND_WAIT (path);
+  auto *button = panel_data<GtkWidget> (window_, GV_ASTROCLIP_PANEL_SIMILAR, "astroclip-embed");
+  auto *status = panel_data<GtkLabel> (window_, GV_ASTROCLIP_PANEL_SIMILAR, "astroclip-status");
+  ASSERT_NE (button, nullptr);
+  ASSERT_TRUE (spin_until ([&] { return gtk_widget_get_visible (button); }))
+      << "no offer to embed: " << gtk_label_get_text (status);
+  EXPECT_NE (std::string (gtk_label_get_text (status)).find ("no embeddings"), std::string::npos)
+      << gtk_label_get_text (status);
+  g_signal_emit_by_name (button, "clicked");
+  /* The embedding runs in the Training panel; then the neighbours come. */
+  const gint64 *ids = gv_catalogue_get_ids (gv_window_get_catalogue (window_));
+  ASSERT_TRUE (spin_until ([&] {
+    GvGalaxy *g = gv_window_get_selected_galaxy (window_);
+    GvAstroclipNeighbours *n = neighbours ();
+    return g && gv_galaxy_get_catalogue (g) == gv_window_get_catalogue (window_) && n &&
+           n->query_id == gv_galaxy_get_id (g) && n->n > 0;
+  }, 300)) << gtk_label_get_text (status);
+  EXPECT_TRUE (g_file_test (dir.path ("bare.embeddings.fits").c_str (), G_FILE_TEST_IS_REGULAR));
+  EXPECT_FALSE (gtk_widget_get_visible (button));
+  ASSERT_NE (select_and_wait (ids[3], ACLIP_SEARCH_SPECTRUM_IMAGE, 7), nullptr);
 }
 
 TEST_F (Plugin, PropertiesPanelShowsNumbers)
@@ -415,29 +540,12 @@ TEST_F (Plugin, ScreenshotWithThePanelsIsNotBlank)
     return !gtk_stack_get_transition_running (gv_window_get_panel_stack (window_));
   }));
 
-  GtkWidget *widget = GTK_WIDGET (window_);
-  int width = gtk_widget_get_width (widget), height = gtk_widget_get_height (widget);
-  ASSERT_GT (width, 200);
-  ASSERT_GT (height, 200);
-  GdkPaintable *paintable = gtk_widget_paintable_new (widget);
-  GtkSnapshot *snapshot = gtk_snapshot_new ();
-  gdk_paintable_snapshot (paintable, snapshot, width, height);
-  GskRenderNode *node = gtk_snapshot_free_to_node (snapshot);
-  ASSERT_NE (node, nullptr);
-  GskRenderer *renderer = gtk_native_get_renderer (GTK_NATIVE (widget));
-  graphene_rect_t bounds = GRAPHENE_RECT_INIT (0, 0, (float) width, (float) height);
-  GdkTexture *texture = gsk_renderer_render_texture (renderer, node, &bounds);
-  gsk_render_node_unref (node);
-  g_object_unref (paintable);
-  ASSERT_NE (texture, nullptr);
-
-  std::string folder = GV_BUILD_ROOT "/tests/screenshots";
-  g_mkdir_with_parents (folder.c_str (), 0755);
-  std::string path = folder + "/astroclip-similar.png";
-  EXPECT_TRUE (gdk_texture_save_to_png (texture, path.c_str ()));
+  std::string path = save_screenshot ("astroclip-similar.png");
+  ASSERT_FALSE (path.empty ());
   std::cout << "Screenshot of the window with the AstroCLIP panels: " << path << std::endl;
   RecordProperty ("screenshot", path);
-
+  GdkTexture *texture = gdk_texture_new_from_filename (path.c_str (), nullptr);
+  ASSERT_NE (texture, nullptr);
   int tw = gdk_texture_get_width (texture), th = gdk_texture_get_height (texture);
   std::vector<guchar> pixels ((size_t) tw * th * 4);
   gdk_texture_download (texture, pixels.data (), (gsize) tw * 4);
@@ -461,23 +569,53 @@ TEST_F (Plugin, ScreenshotWithThePanelsIsNotBlank)
   g_object_unref (texture);
 
   /* The map panel too, for the note. */
-  gv_window_present_panel (window_, GV_ASTROCLIP_PANEL_MAP);
-  spin_for (0.5);
-  EXPECT_TRUE (spin_until ([&] {
-    return !gtk_stack_get_transition_running (gv_window_get_panel_stack (window_));
-  }));
-  spin_for (1.0);
-  paintable = gtk_widget_paintable_new (widget);
-  snapshot = gtk_snapshot_new ();
-  gdk_paintable_snapshot (paintable, snapshot, width, height);
-  node = gtk_snapshot_free_to_node (snapshot);
-  texture = gsk_renderer_render_texture (renderer, node, &bounds);
-  gsk_render_node_unref (node);
-  g_object_unref (paintable);
-  std::string map_path = folder + "/astroclip-map.png";
-  EXPECT_TRUE (gdk_texture_save_to_png (texture, map_path.c_str ()));
+  show_panel (GV_ASTROCLIP_PANEL_MAP);
+  std::string map_path = save_screenshot ("astroclip-map.png");
+  EXPECT_FALSE (map_path.empty ());
   std::cout << "Screenshot with the Map panel: " << map_path << std::endl;
-  g_object_unref (texture);
+}
+
+/* The demo (or any catalogue with embeddings beside it) with a real model, for the note's
+ * screenshots: GV_ASTROCLIP_DEMO=<catalogue> and GV_ASTROCLIP_DEMO_MODEL=<checkpoint>. */
+TEST_F (Plugin, DemoScreenshots)
+{
+  const char *demo = g_getenv ("GV_ASTROCLIP_DEMO");
+  const char *model = g_getenv ("GV_ASTROCLIP_DEMO_MODEL");
+  if (demo == nullptr || model == nullptr)
+    GTEST_SKIP () << "set GV_ASTROCLIP_DEMO and GV_ASTROCLIP_DEMO_MODEL";
+  /* A new window loads the model named here. */
+  g_setenv ("GALAXY_VIEWER_MODEL", model, TRUE);
+  gtk_window_destroy (GTK_WINDOW (window_));
+  g_object_unref (window_);
+  window_ = gv_window_new (app_);
+  g_object_ref (window_);
+  gtk_window_set_default_size (GTK_WINDOW (window_), 1500, 950);
+  gtk_window_present (GTK_WINDOW (window_));
+  GFile *file = g_file_new_for_path (demo);
+  gv_window_open (window_, file);
+  g_object_unref (file);
+  ASSERT_TRUE (spin_until ([this] { return gv_window_get_catalogue (window_) != nullptr; }, 60));
+  const gint64 *ids = gv_catalogue_get_ids (gv_window_get_catalogue (window_));
+  GvAstroclipNeighbours *n = select_and_wait (ids[7], ACLIP_SEARCH_BOTH, 12);
+  g_setenv ("GALAXY_VIEWER_MODEL", pipeline_->model.c_str (), TRUE);
+  ASSERT_NE (n, nullptr);
+  int latency = GPOINTER_TO_INT (panel_data<void> (window_, GV_ASTROCLIP_PANEL_SIMILAR,
+                                                    "astroclip-latency-us"));
+  std::printf ("[measured] demo: neighbours shown %.1f ms after the selection\n", latency / 1e3);
+  show_panel (GV_ASTROCLIP_PANEL_SIMILAR);
+  spin_for (3.0);
+  std::cout << "Demo, Similar: " << save_screenshot ("astroclip-demo-similar.png") << std::endl;
+  auto *estimates = panel_data<GvAstroclipEstimate> (window_, GV_ASTROCLIP_PANEL_PROPERTIES,
+                                                     "astroclip-estimates");
+  spin_until ([&] { return std::isfinite (estimates[2].value); });
+  show_panel (GV_ASTROCLIP_PANEL_PROPERTIES);
+  std::cout << "Demo, Properties: " << save_screenshot ("astroclip-demo-properties.png")
+            << std::endl;
+  show_panel (GV_ASTROCLIP_PANEL_MAP);
+  spin_for (2.0);
+  std::cout << "Demo, Map: " << save_screenshot ("astroclip-demo-map.png") << std::endl;
+  show_panel (GV_ASTROCLIP_PANEL_MODEL);
+  std::cout << "Demo, Model: " << save_screenshot ("astroclip-demo-model.png") << std::endl;
 }
 
 /* The viewer's own path on a 100,000-galaxy catalogue with stored embeddings (beside it, by

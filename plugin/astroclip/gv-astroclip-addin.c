@@ -12,6 +12,7 @@
 #include <gtk/gtk.h>
 #include <libpeas/peas.h>
 #include <glib/gi18n-lib.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,7 +253,7 @@ show_neighbours (GvAstroclipAddin *self)
     GtkWidget *button = gtk_button_new ();
     gtk_button_set_child (GTK_BUTTON (button), box);
     gtk_widget_add_css_class (button, "flat");
-    g_autofree char *tip = g_strdup_printf (_("Galaxy %" G_GINT64_FORMAT ", rank %d, "
+    g_autofree char *tip = g_strdup_printf (_("Galaxy %" PRId64 ", rank %d, "
                                               "similarity %.4f: click to select it"),
                                             n->ids[i], i + 1, n->similarity[i]);
     gtk_widget_set_tooltip_text (button, tip);
@@ -588,8 +589,8 @@ lookup_done (GObject *source, GAsyncResult *res, gpointer user_data)
   g_object_set_data (G_OBJECT (self->similar_panel), "astroclip-worker-us",
                      GINT_TO_POINTER ((int) (result->thread_end - result->thread_start)));
   g_autofree char *status = g_strdup_printf (
-      embedded ? _("%d neighbours of galaxy %" G_GINT64_FORMAT " (%s; embedded now), %.1f ms")
-               : _("%d neighbours of galaxy %" G_GINT64_FORMAT " (%s), %.1f ms"),
+      embedded ? _("%d neighbours of galaxy %" PRId64 " (%s; embedded now), %.1f ms")
+               : _("%d neighbours of galaxy %" PRId64 " (%s), %.1f ms"),
       self->neighbours->n, self->neighbours->query_id,
       gv_astroclip_mode_label (self->neighbours->mode), latency / 1000.0);
   set_status (self->similar_status, status);
@@ -854,7 +855,7 @@ map_done (GObject *source, GAsyncResult *res, gpointer user_data)
     return;
   }
   g_autofree char *text = g_strdup_printf (
-      _("PCA of %" G_GINT64_FORMAT " %s embeddings: axes hold %.0f%% and %.0f%% of the variance. "
+      _("PCA of %" PRId64 " %s embeddings: axes hold %.0f%% and %.0f%% of the variance. "
         "Click a point to select its galaxy."),
       map->n, aclip_modality_name (map->modality), 100 * map->explained[0],
       100 * map->explained[1]);
@@ -998,7 +999,7 @@ update_model_panel (GvAstroclipAddin *self)
   g_autofree char *embeddings = NULL;
   if (self->index) {
     const AclipEmbeddings *e = gv_astroclip_index_get_embeddings (self->index);
-    embeddings = g_strdup_printf (_("Embeddings: %s\n%" G_GINT64_FORMAT " galaxies, %d "
+    embeddings = g_strdup_printf (_("Embeddings: %s\n%" PRId64 " galaxies, %d "
                                     "dimensions, made by model %s"),
                                   aclip_embeddings_path (e), aclip_embeddings_n_rows (e),
                                   aclip_embeddings_dim (e),
@@ -1203,7 +1204,7 @@ on_trainer_step (GvAstroclipTrainer *trainer, gint64 step, gint64 total, int epo
   g_autofree char *left = format_duration (seconds_left);
   g_autofree char *loss_text = format_value (loss, 4);
   g_autofree char *text = g_strdup_printf (
-      _("%s: step %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT ", epoch %d, loss %s — %s left"),
+      _("%s: step %" PRId64 " of %" PRId64 ", epoch %d, loss %s — %s left"),
       stage_commands[self->running_stage], step, total, epoch + 1, loss_text, left);
   gtk_label_set_text (GTK_LABEL (self->train_eta), text);
   g_object_set_data (G_OBJECT (self->training_panel), "astroclip-last-step",
@@ -1232,7 +1233,7 @@ on_trainer_metric (GvAstroclipTrainer *trainer, const char *name, double value, 
   if (self->window == NULL)
     return;
   g_autofree char *v = format_value (value, 4);
-  g_autofree char *text = g_strdup_printf (_("%s = %s at step %" G_GINT64_FORMAT), name, v, step);
+  g_autofree char *text = g_strdup_printf (_("%s = %s at step %" PRId64), name, v, step);
   set_status (self->train_status, text);
 }
 
@@ -1612,6 +1613,7 @@ build_similar_panel (GvAstroclipAddin *self)
   g_object_set_data (G_OBJECT (box), "astroclip-k", self->k_spin);
   g_object_set_data (G_OBJECT (box), "astroclip-mode", self->mode_dropdown);
   g_object_set_data (G_OBJECT (box), "astroclip-flow", self->flow);
+  g_object_set_data (G_OBJECT (box), "astroclip-embed", self->embed_button);
   return box;
 }
 

@@ -10,6 +10,7 @@
 #include "gv-config.h"
 
 #include <glib/gi18n-lib.h>
+#include <inttypes.h>
 #include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
@@ -395,7 +396,7 @@ gv_astroclip_model_embed_galaxy (GvAstroclipModel *model, GvGalaxy *galaxy, floa
     for (int i = 0; v && i < d; i++)
       if (!isfinite (v[i])) {
         g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_VALUE,
-                     _("The model gave a non-finite %s embedding for galaxy %" G_GINT64_FORMAT
+                     _("The model gave a non-finite %s embedding for galaxy %" PRId64
                        "."),
                      aclip_modality_name (m == 0 ? ACLIP_MODALITY_IMAGE
                                                  : ACLIP_MODALITY_SPECTRUM),
@@ -565,7 +566,7 @@ gv_astroclip_query_new (GvAstroclipIndex *index, GvAstroclipModel *model, GvGala
   }
   if (model == NULL) {
     g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_MISSING,
-                 _("Galaxy %" G_GINT64_FORMAT " is not in the embeddings file, and no model is "
+                 _("Galaxy %" PRId64 " is not in the embeddings file, and no model is "
                    "loaded to embed it."),
                  query->id);
     return NULL;
@@ -618,10 +619,10 @@ gv_astroclip_search (GvAstroclipIndex *index, const GvAstroclipQuery *query,
       if (query->embedded)
         g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_MISSING,
                      m == ACLIP_MODALITY_IMAGE
-                         ? _("Galaxy %" G_GINT64_FORMAT " could not be given an image embedding, "
+                         ? _("Galaxy %" PRId64 " could not be given an image embedding, "
                              "which this mode needs: it has no usable image, or the model "
                              "cannot embed this catalogue’s images (see the Model panel).")
-                         : _("Galaxy %" G_GINT64_FORMAT " could not be given a spectrum "
+                         : _("Galaxy %" PRId64 " could not be given a spectrum "
                              "embedding, which this mode needs: it has no usable spectrum, or "
                              "the model cannot embed this catalogue’s spectra (see the Model "
                              "panel)."),
@@ -629,9 +630,9 @@ gv_astroclip_search (GvAstroclipIndex *index, const GvAstroclipQuery *query,
       else
         g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_MISSING,
                      m == ACLIP_MODALITY_IMAGE
-                         ? _("Galaxy %" G_GINT64_FORMAT " has no image embedding, which this "
+                         ? _("Galaxy %" PRId64 " has no image embedding, which this "
                              "mode needs.")
-                         : _("Galaxy %" G_GINT64_FORMAT " has no spectrum embedding, which this "
+                         : _("Galaxy %" PRId64 " has no spectrum embedding, which this "
                              "mode needs."),
                      query->id);
       return NULL;

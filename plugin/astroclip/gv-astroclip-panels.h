@@ -22,6 +22,8 @@
  *   "astroclip-k"           GtkSpinButton *
  *   "astroclip-mode"        GtkDropDown *            position = AclipSearchMode
  *   "astroclip-flow"        GtkFlowBox *             the thumbnails: a GtkButton per neighbour
+ *   "astroclip-embed"       GtkButton *              Embed the catalogue (shown without
+ *                                                     embeddings)
  * Properties panel:
  *   "astroclip-estimates"   GvAstroclipEstimate *    [3][2]: rows image→image,
  *                                                     spectrum→spectrum, both; columns Z,
