@@ -258,6 +258,34 @@ TEST (Align, TinyPipeline)
             "--row", "0", "--mode", "image-spectrum", "-k", "3", "--format", "csv" },
           &found);
   EXPECT_FALSE (found.empty ());
+
+  /* export-model drops the AdamW state and nothing else: a smaller file without training
+   * state whose embeddings are the same bit for bit. */
+  run_ok ({ "export-model", "--model", dir.path ("model.ckpt"), "--out",
+            dir.path ("shipped.ckpt") });
+  {
+    g_autoptr (AclipCheckpoint) full =
+        aclip_checkpoint_open (dir.path ("model.ckpt").c_str (), error.out ());
+    ASSERT_NE (full, nullptr) << error->message;
+    g_autoptr (AclipCheckpoint) shipped =
+        aclip_checkpoint_open (dir.path ("shipped.ckpt").c_str (), error.out ());
+    ASSERT_NE (shipped, nullptr) << error->message;
+    EXPECT_TRUE (aclip_checkpoint_has_training_state (full));
+    EXPECT_FALSE (aclip_checkpoint_has_training_state (shipped));
+    EXPECT_EQ (aclip_checkpoint_n_tensors (shipped), aclip_checkpoint_n_tensors (full));
+    EXPECT_STREQ (aclip_checkpoint_get_text (shipped), aclip_checkpoint_get_text (full));
+  }
+  run_ok ({ "embed", "--catalogue", dir.path ("S.fits"), "--model", dir.path ("shipped.ckpt"),
+            "--out", dir.path ("emb-shipped.fits"), "--threads", "2", "--progress", "none" });
+  g_autoptr (AclipEmbeddings) shipped_embeddings =
+      aclip_embeddings_open (dir.path ("emb-shipped.fits").c_str (), error.out ());
+  ASSERT_NE (shipped_embeddings, nullptr) << error->message;
+  for (AclipModality m : { ACLIP_MODALITY_IMAGE, ACLIP_MODALITY_SPECTRUM })
+    EXPECT_EQ (memcmp (aclip_embeddings_vectors (embeddings, m),
+                       aclip_embeddings_vectors (shipped_embeddings, m),
+                       sizeof (float) * 300 * 128),
+               0)
+        << aclip_modality_name (m);
 }
 
 TEST (Align, StopAndResume)

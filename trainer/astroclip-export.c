@@ -12,11 +12,12 @@
 int
 astroclip_export_model_main (int argc, char **argv)
 {
-  char *model_path = NULL, *out_path = NULL;
+  g_autofree char *model = NULL;
+  g_autofree char *out = NULL;
   GOptionEntry entries[] = {
-    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path,
+    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model,
       N_("Checkpoint of astroclip align"), N_("FILE") },
-    { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out_path,
+    { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out,
       N_("Checkpoint to write, without the optimiser state"), N_("FILE") },
     { NULL },
   };
@@ -28,7 +29,6 @@ astroclip_export_model_main (int argc, char **argv)
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   if (!astroclip_parse_options (context, &argc, &argv, "export-model"))
     return 2;
-  g_autofree char *model = model_path, *out = out_path;
   if (model == NULL || out == NULL || argc != 1) {
     g_printerr (_("astroclip export-model: give --model and --out\n"));
     return 2;
