@@ -8,6 +8,8 @@
 
 #include <glib.h>
 
+#include "astroclip-train.h"
+
 G_BEGIN_DECLS
 
 int astroclip_info_main (int argc, char **argv);
@@ -27,6 +29,13 @@ int astroclip_report_error (const char *command, const GError *error);
 /* Parses options; on failure prints the problem and returns FALSE (exit 2). */
 gboolean astroclip_parse_options (GOptionContext *context, int *argc, char ***argv,
                                   const char *command);
+
+/* The whole command line of a training command: adds the command's entries and the common
+ * ones to `context`, parses and finishes them. A problem is printed as "astroclip STAGE: …"
+ * and FALSE returned: a usage error (exit 2). */
+gboolean astroclip_train_parse_command_line (GOptionContext *context, const GOptionEntry *entries,
+                                             AstroclipTrainOptions *options, int *argc,
+                                             char ***argv, const char *stage);
 
 /* TRUE when an image [n] (a flux cube) has a finite pixel other than 0: a galaxy whose image is
  * all zero or not finite has no image to embed or predict from (astroclip-embed.c). */

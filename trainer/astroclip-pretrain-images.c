@@ -342,17 +342,8 @@ parse (Run *run, int *argc, char ***argv, int *status)
   };
   g_autoptr (GOptionContext) context = g_option_context_new (
       _("— pretrain the image encoder on augmented views of each galaxy (SimCLR)"));
-  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
-  g_option_context_add_main_entries (context, astroclip_train_option_entries (&run->options),
-                                     GETTEXT_PACKAGE);
-  if (!astroclip_parse_options (context, argc, argv, STAGE)) {
+  if (!astroclip_train_parse_command_line (context, entries, &run->options, argc, argv, STAGE)) {
     *status = 2;
-    return FALSE;
-  }
-  g_autoptr (GError) error = NULL;
-  if (!astroclip_train_options_finish (&run->options, &error)) {
-    *status = 2;
-    astroclip_report_error (STAGE, error);
     return FALSE;
   }
   const char *problem = *argc > 1 ? _("unexpected argument")

@@ -47,6 +47,24 @@ astroclip_parse_options (GOptionContext *context, int *argc, char ***argv, const
   return TRUE;
 }
 
+gboolean
+astroclip_train_parse_command_line (GOptionContext *context, const GOptionEntry *entries,
+                                    AstroclipTrainOptions *options, int *argc, char ***argv,
+                                    const char *stage)
+{
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, astroclip_train_option_entries (options),
+                                     GETTEXT_PACKAGE);
+  if (!astroclip_parse_options (context, argc, argv, stage))
+    return FALSE;
+  g_autoptr (GError) error = NULL;
+  if (!astroclip_train_options_finish (options, &error)) {
+    astroclip_report_error (stage, error);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static void
 print_usage (FILE *stream)
 {
