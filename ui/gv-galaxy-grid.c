@@ -167,6 +167,24 @@ cell_of (GtkListItem *item)
   return g_object_get_data (G_OBJECT (gtk_list_item_get_child (item)), "gv-cell");
 }
 
+/* The ID label's tooltip (the whole ID, which the label may ellipsize) is made when asked
+ * for: gtk_widget_set_tooltip_text in bind_cell made every bind query the pointer from the
+ * display server, half the time of a selection or a scroll through the grid. */
+static gboolean
+on_id_query_tooltip (GtkWidget *label, int x, int y, gboolean keyboard, GtkTooltip *tooltip,
+                     gpointer user_data)
+{
+  (void) x;
+  (void) y;
+  (void) keyboard;
+  (void) user_data;
+  const char *id = gtk_label_get_text (GTK_LABEL (label));
+  if (id == NULL || *id == '\0')
+    return FALSE;
+  gtk_tooltip_set_text (tooltip, id);
+  return TRUE;
+}
+
 static void
 setup_cell (GtkSignalListItemFactory *factory, GtkListItem *item, GvGalaxyGrid *self)
 {
@@ -184,6 +202,8 @@ setup_cell (GtkSignalListItemFactory *factory, GtkListItem *item, GvGalaxyGrid *
   gtk_label_set_ellipsize (GTK_LABEL (cell->id_label), PANGO_ELLIPSIZE_MIDDLE);
   gtk_label_set_max_width_chars (GTK_LABEL (cell->id_label), 1);
   gtk_widget_add_css_class (cell->id_label, "caption");
+  gtk_widget_set_has_tooltip (cell->id_label, TRUE);
+  g_signal_connect (cell->id_label, "query-tooltip", G_CALLBACK (on_id_query_tooltip), NULL);
   cell->z_label = gtk_label_new (NULL);
   gtk_widget_add_css_class (cell->z_label, "caption");
   gtk_widget_add_css_class (cell->z_label, "dim-label");
@@ -207,7 +227,6 @@ bind_cell (GtkSignalListItemFactory *factory, GtkListItem *item, GvGalaxyGrid *s
   /* TRANSLATORS: redshift under a thumbnail */
   g_autofree char *z_text = isnan (z) ? g_strdup (_("z unknown")) : g_strdup_printf (_("z = %.4f"), z);
   gtk_label_set_text (GTK_LABEL (cell->id_label), id);
-  gtk_widget_set_tooltip_text (cell->id_label, id);
   gtk_label_set_text (GTK_LABEL (cell->z_label), z_text);
 
   g_autofree char *accessible = isnan (z) ? g_strdup_printf (_("Galaxy %s, redshift unknown"), id)
@@ -726,9 +745,11 @@ gv_galaxy_grid_select_row (GvGalaxyGrid *self, gint64 row)
   gint64 position = gv_galaxy_list_find_row (self->list, row);
   if (position < 0)
     return FALSE;
+  /* Scrolling first binds the cells around the galaxy once; selecting first bound the cells
+   * around it for the selection and again for the scroll. */
+  scroll_to_position (self, (guint) position);
   gtk_single_selection_set_selected (self->selection, (guint) position);
   sync_selected_row (self);
-  scroll_to_position (self, (guint) position);
   return TRUE;
 }
 

@@ -83,6 +83,7 @@ struct _GvWindow
   GCancellable *open_cancellable;
   GCancellable *read_cancellable;
   guint64 read_serial;
+  gint64 reading_row; /* the row being read (−1: none), so that it is not read twice */
   char *message_text;
   guint message_timeout;
   GtkNativeDialog *chooser;
@@ -571,6 +572,7 @@ on_galaxy_read (GObject *source, GAsyncResult *result, gpointer user_data)
   /* A newer selection, or another catalogue, supersedes this one: drop it. */
   if (request->serial != self->read_serial || request->catalogue != self->catalogue)
     return;
+  self->reading_row = -1;
   if (galaxy == NULL)
     {
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
@@ -590,6 +592,10 @@ on_galaxy_read (GObject *source, GAsyncResult *result, gpointer user_data)
 static void
 select_row (GvWindow *self, gint64 row)
 {
+  /* gv_window_select_id selects in the grid, which reports the row back: read it once. */
+  if (row >= 0 && row == self->reading_row)
+    return;
+  self->reading_row = -1;
   self->read_serial++;
   g_cancellable_cancel (self->read_cancellable);
   g_clear_object (&self->read_cancellable);
@@ -608,6 +614,7 @@ select_row (GvWindow *self, gint64 row)
   request->catalogue = g_object_ref (self->catalogue);
   request->row = row;
   request->serial = self->read_serial;
+  self->reading_row = row;
 
   g_autoptr (GTask) task = g_task_new (self, self->read_cancellable, on_galaxy_read, NULL);
   g_task_set_source_tag (task, select_row);
@@ -694,6 +701,7 @@ gv_window_set_catalogue (GvWindow *self, GvCatalogue *catalogue)
 
   /* The old selection goes first, so that addins never see a galaxy of another catalogue
    * than the window's. */
+  self->reading_row = -1;
   self->read_serial++;
   g_cancellable_cancel (self->read_cancellable);
   g_clear_object (&self->read_cancellable);
@@ -1460,6 +1468,7 @@ gv_window_class_init (GvWindowClass *klass)
 static void
 gv_window_init (GvWindow *self)
 {
+  self->reading_row = -1;
   self->addin_states = g_hash_table_new_full (NULL, NULL, g_object_unref, addin_state_free);
   self->panels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
   self->sections = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
