@@ -12,6 +12,7 @@
 #include <libpeas/peas.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cmath>
 #include <random>
 #include <functional>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "../plugin/astroclip/gv-astroclip-engine.h"
+#include "aclip-fits.h"
 #include "../plugin/astroclip/gv-astroclip-map.h"
 #include "../plugin/astroclip/gv-astroclip-panels.h"
 #include "../plugin/astroclip/gv-astroclip-trainer.h" /* the status enum only */
@@ -67,6 +69,9 @@ protected:
      * display, keeps allocations LeakSanitizer reports from an unloaded driver (no stack to
      * suppress them by) — and the tests need no GL. */
     g_setenv ("GDK_DEBUG", "gl-disable", TRUE);
+    /* As g_application_run would: GtkRecentManager records the program with the files the
+     * file chooser saves, and GLib's bookmark file crashes reading back an entry without. */
+    g_set_prgname ("test-astroclip-plugin");
     g_setenv ("GSK_RENDERER", "cairo", TRUE);
     g_setenv ("GSETTINGS_BACKEND", "memory", TRUE);
     g_setenv ("GSETTINGS_SCHEMA_DIR", GV_BUILD_ROOT "/data", TRUE);
@@ -282,6 +287,82 @@ TEST_F (Plugin, ClickingANeighbourSelectsIt)
   }));
   /* And the panel follows the new selection. */
   ASSERT_TRUE (spin_until ([&] { return neighbours () && neighbours ()->query_id == target; }));
+}
+
+/* The save dialog GtkFileChooserNative shows when there is no portal (as under Xvfb); NULL
+ * when none is open. */
+GtkFileChooser *
+open_file_chooser ()
+{
+  GListModel *toplevels = gtk_window_get_toplevels ();
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++) {
+    GtkWindow *window = GTK_WINDOW (g_list_model_get_item (toplevels, i));
+    g_object_unref (window); /* the list keeps it */
+    if (GTK_IS_FILE_CHOOSER_DIALOG (window) && gtk_widget_get_visible (GTK_WIDGET (window)))
+      return GTK_FILE_CHOOSER (window);
+  }
+  return nullptr;
+}
+
+TEST_F (Plugin, NeighbourListExportsAsCsvAndFits)
+{
+  const gint64 *ids = gv_catalogue_get_ids (gv_window_get_catalogue (window_));
+  GvAstroclipNeighbours *n = select_and_wait (ids[7], ACLIP_SEARCH_SPECTRUM_IMAGE, 5);
+  ASSERT_NE (n, nullptr);
+  std::vector<gint64> expected (n->ids, n->ids + n->n);
+  TempDir out;
+  for (const char *kind : { "csv", "fits" }) {
+    std::string action = std::string ("astroclip-export-") + kind;
+    ASSERT_TRUE (g_action_group_has_action (G_ACTION_GROUP (window_), action.c_str ()));
+    g_action_group_activate_action (G_ACTION_GROUP (window_), action.c_str (), nullptr);
+    GtkFileChooser *chooser = nullptr;
+    ASSERT_TRUE (spin_until ([&] { return (chooser = open_file_chooser ()) != nullptr; }, 10))
+        << "no file chooser for " << action;
+    /* The dialog loads its folder, which resets the name, before it takes another file. */
+    spin_for (1.0);
+    std::string name = std::string ("neighbours.") + kind, path = out.path (name);
+    GFile *folder = g_file_new_for_path (out.path ("").c_str ());
+    ASSERT_TRUE (gtk_file_chooser_set_current_folder (chooser, folder, nullptr));
+    g_object_unref (folder);
+    gtk_file_chooser_set_current_name (chooser, name.c_str ());
+    spin_for (1.0);
+    gtk_dialog_response (GTK_DIALOG (chooser), GTK_RESPONSE_ACCEPT);
+    ASSERT_TRUE (spin_until ([&] {
+      const char *message = gv_window_get_message (window_);
+      return message && strstr (message, path.c_str ()) != nullptr;
+    })) << (gv_window_get_message (window_) ? gv_window_get_message (window_) : "no message");
+    if (strcmp (kind, "csv") == 0) {
+      g_autofree char *text = nullptr;
+      ASSERT_TRUE (g_file_get_contents (path.c_str (), &text, nullptr, nullptr));
+      g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+      ASSERT_GE (g_strv_length (lines), (guint) expected.size () + 1);
+      EXPECT_TRUE (g_str_has_prefix (lines[0], "query_id,rank,id,similarity")) << lines[0];
+      for (size_t i = 0; i < expected.size (); i++) {
+        g_auto (GStrv) fields = g_strsplit (lines[i + 1], ",", 4);
+        ASSERT_GE (g_strv_length (fields), 3u);
+        EXPECT_EQ (g_ascii_strtoll (fields[0], nullptr, 10), ids[7]);
+        EXPECT_EQ (g_ascii_strtoll (fields[1], nullptr, 10), (gint64) i + 1);
+        EXPECT_EQ (g_ascii_strtoll (fields[2], nullptr, 10), expected[i]);
+      }
+    } else {
+      ErrorHolder error;
+      AclipFits *f = aclip_fits_open (path.c_str (), FALSE, error.out ());
+      ASSERT_NE (f, nullptr) << error->message;
+      ASSERT_TRUE (aclip_fits_move_to_name (f, "NEIGHBOURS", nullptr, error.out ()))
+          << error->message;
+      gint64 n_rows = 0;
+      AclipFitsColumn id_column;
+      std::vector<gint64> got (expected.size ());
+      EXPECT_TRUE (aclip_fits_table_n_rows (f, &n_rows, error.out ()));
+      EXPECT_EQ (n_rows, (gint64) expected.size ());
+      EXPECT_TRUE (aclip_fits_column (f, "ID", &id_column, error.out ()) && n_rows == (gint64) got.size ()
+                   && aclip_fits_read_column_int64 (f, id_column.number, 0, 0, n_rows, got.data (),
+                                                    error.out ()))
+          << (error.error ? error->message : "");
+      EXPECT_EQ (got, expected);
+      aclip_fits_close (f);
+    }
+  }
 }
 
 /* Opens `path` in the fixture's window and waits for it. */

@@ -1469,25 +1469,74 @@ on_choose_catalogue_clicked (GtkButton *button, GvAstroclipAddin *self)
 
 /* Export ------------------------------------------------------------------------------------- */
 
+typedef struct
+{
+  GvAstroclipNeighbours *neighbours;
+  GvCatalogue *catalogue;
+  char *path;
+  gboolean fits;
+} ExportJob;
+
+static void
+export_job_free (gpointer data)
+{
+  ExportJob *job = data;
+  gv_astroclip_neighbours_free (job->neighbours);
+  g_object_unref (job->catalogue);
+  g_free (job->path);
+  g_free (job);
+}
+
+/* Worker thread: the neighbours' catalogue columns are read from the file. */
+static void
+export_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  ExportJob *job = task_data;
+  GError *error = NULL;
+  gboolean ok = job->fits ? gv_astroclip_neighbours_write_fits (job->neighbours, job->catalogue,
+                                                                job->path, &error)
+                          : gv_astroclip_neighbours_write_csv (job->neighbours, job->catalogue,
+                                                               job->path, &error);
+  if (ok)
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+static void
+on_exported (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  GvAstroclipAddin *self = (GvAstroclipAddin *) source;
+  ExportJob *job = g_task_get_task_data (G_TASK (result));
+  g_autoptr (GError) error = NULL;
+  gboolean ok = g_task_propagate_boolean (G_TASK (result), &error);
+  if (self->window == NULL) /* unloaded meanwhile */
+    return;
+  g_autofree char *text =
+      ok ? g_strdup_printf (_("Neighbour list saved to %s"), job->path)
+         : g_strdup_printf (_("The neighbour list could not be saved: %s"), error->message);
+  gv_window_show_message (self->window, ok ? GTK_MESSAGE_INFO : GTK_MESSAGE_ERROR, text);
+}
+
 static void
 on_export_chosen (GtkNativeDialog *dialog, int response, GvAstroclipAddin *self)
 {
   gboolean fits = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (dialog), "astroclip-fits"));
-  if (response == GTK_RESPONSE_ACCEPT && self->window && self->neighbours && self->catalogue) {
-    g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-    g_autofree char *path = file ? g_file_get_path (file) : NULL;
-    g_autoptr (GError) error = NULL;
-    /* A neighbour list is small (k rows): written here, at once. */
-    gboolean ok =
-        path && (fits ? gv_astroclip_neighbours_write_fits (self->neighbours, self->catalogue,
-                                                            path, &error)
-                      : gv_astroclip_neighbours_write_csv (self->neighbours, self->catalogue,
-                                                           path, &error));
-    g_autofree char *text =
-        ok ? g_strdup_printf (_("Neighbour list saved to %s"), path)
-           : g_strdup_printf (_("The neighbour list could not be saved: %s"),
-                              error ? error->message : "?");
-    gv_window_show_message (self->window, ok ? GTK_MESSAGE_INFO : GTK_MESSAGE_ERROR, text);
+  g_autoptr (GFile) file = response == GTK_RESPONSE_ACCEPT
+                               ? gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog))
+                               : NULL;
+  g_autofree char *path = file ? g_file_get_path (file) : NULL;
+  if (path && self->window && self->neighbours && self->catalogue) {
+    /* The list as it is now: the selection may change while it is written. */
+    ExportJob *job = g_new0 (ExportJob, 1);
+    job->neighbours = gv_astroclip_neighbours_copy (self->neighbours);
+    job->catalogue = g_object_ref (self->catalogue);
+    job->path = g_steal_pointer (&path);
+    job->fits = fits;
+    g_autoptr (GTask) task = g_task_new (self, NULL, on_exported, NULL);
+    g_task_set_source_tag (task, on_export_chosen);
+    g_task_set_task_data (task, job, export_job_free);
+    g_task_run_in_thread (task, export_thread);
   }
   g_object_unref (dialog);
   g_object_unref (self);

@@ -594,6 +594,19 @@ gv_astroclip_query_new (GvAstroclipIndex *index, GvAstroclipModel *model, GvGala
   return g_steal_pointer (&query);
 }
 
+GvAstroclipNeighbours *
+gv_astroclip_neighbours_copy (const GvAstroclipNeighbours *neighbours)
+{
+  GvAstroclipNeighbours *copy = g_new0 (GvAstroclipNeighbours, 1);
+  copy->query_id = neighbours->query_id;
+  copy->mode = neighbours->mode;
+  copy->n = neighbours->n;
+  copy->ids = g_memdup2 (neighbours->ids, sizeof (gint64) * (gsize) neighbours->n);
+  copy->rows = g_memdup2 (neighbours->rows, sizeof (gint64) * (gsize) neighbours->n);
+  copy->similarity = g_memdup2 (neighbours->similarity, sizeof (float) * (gsize) neighbours->n);
+  return copy;
+}
+
 void
 gv_astroclip_neighbours_free (GvAstroclipNeighbours *neighbours)
 {

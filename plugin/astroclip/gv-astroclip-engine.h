@@ -146,6 +146,7 @@ typedef struct
 GvAstroclipNeighbours *gv_astroclip_search (GvAstroclipIndex *index,
                                             const GvAstroclipQuery *query, AclipSearchMode mode,
                                             int k, GError **error);
+GvAstroclipNeighbours *gv_astroclip_neighbours_copy (const GvAstroclipNeighbours *neighbours);
 void gv_astroclip_neighbours_free (GvAstroclipNeighbours *neighbours);
 
 /* Zero-shot estimate of a catalogue column from neighbours: with the chord distance
