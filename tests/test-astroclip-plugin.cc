@@ -557,6 +557,58 @@ TEST_F (Plugin, TrainingFromThePanelCanBeCancelledAndResumed)
   std::cout << "After Resume and Cancel: " << gtk_label_get_text (status) << std::endl;
 }
 
+TEST_F (Plugin, AlignFromThePanelStartsFromTheChosenEncoders)
+{
+  GtkWidget *panel = gv_window_get_panel (window_, GV_ASTROCLIP_PANEL_TRAINING);
+  ASSERT_NE (panel, nullptr);
+  gv_window_present_panel (window_, GV_ASTROCLIP_PANEL_TRAINING);
+  auto data = [&] (const char *key) { return g_object_get_data (G_OBJECT (panel), key); };
+  auto *spectrum_model = GTK_WIDGET (data ("astroclip-spectrum-model"));
+  auto *image_model = GTK_WIDGET (data ("astroclip-image-model"));
+  auto *status = GTK_LABEL (data ("astroclip-status"));
+  auto running = [&] { return gtk_widget_get_sensitive (GTK_WIDGET (data ("astroclip-cancel"))); };
+  /* The encoder rows are shown for Align only. */
+  gtk_drop_down_set_selected (GTK_DROP_DOWN (data ("astroclip-stage")), 0);
+  EXPECT_FALSE (gtk_widget_get_visible (gtk_widget_get_parent (spectrum_model)));
+  gtk_drop_down_set_selected (GTK_DROP_DOWN (data ("astroclip-stage")), 2);
+  EXPECT_TRUE (gtk_widget_get_visible (gtk_widget_get_parent (spectrum_model)));
+  EXPECT_TRUE (gtk_widget_get_visible (gtk_widget_get_parent (image_model)));
+
+  std::string out = dir_->path ("panel-aligned.ckpt");
+  gtk_editable_set_text (GTK_EDITABLE (data ("astroclip-catalogue")), pipeline_->catalogue.c_str ());
+  gtk_editable_set_text (GTK_EDITABLE (data ("astroclip-out")), out.c_str ());
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (data ("astroclip-batch-size")), 8);
+  gtk_editable_set_text (GTK_EDITABLE (data ("astroclip-extra")),
+                         "--steps 3 --validate-every 0 --max-validation 8 --threads 1");
+
+  /* A missing encoder is named in the panel and nothing starts. */
+  std::string missing = dir_->path ("no-such-spectra.ckpt");
+  gtk_editable_set_text (GTK_EDITABLE (spectrum_model), missing.c_str ());
+  gtk_editable_set_text (GTK_EDITABLE (image_model), pipeline_->images.c_str ());
+  g_signal_emit_by_name (data ("astroclip-start"), "clicked");
+  EXPECT_FALSE (running ());
+  EXPECT_NE (std::string (gtk_label_get_text (status)).find (missing), std::string::npos)
+      << gtk_label_get_text (status);
+
+  /* With the suite's pretrained encoders, Align runs to its end and offers the model. */
+  gtk_editable_set_text (GTK_EDITABLE (spectrum_model), pipeline_->spectra.c_str ());
+  g_signal_emit_by_name (data ("astroclip-start"), "clicked");
+  ASSERT_TRUE (running ()) << gtk_label_get_text (status);
+  std::string command = gtk_label_get_text (status);
+  /* The command line as shown (each argument quoted for a shell). */
+  g_autofree char *spectra = g_shell_quote (pipeline_->spectra.c_str ());
+  g_autofree char *images = g_shell_quote (pipeline_->images.c_str ());
+  EXPECT_NE (command.find (std::string ("'--spectrum-model' ") + spectra), std::string::npos)
+      << command;
+  EXPECT_NE (command.find (std::string ("'--image-model' ") + images), std::string::npos)
+      << command;
+  ASSERT_TRUE (spin_until ([&] { return !running (); }, 300)) << "align did not end";
+  EXPECT_EQ (GPOINTER_TO_INT (data ("astroclip-run-status")), GV_ASTROCLIP_TRAINER_FINISHED)
+      << gtk_label_get_text (status);
+  EXPECT_TRUE (g_file_test (out.c_str (), G_FILE_TEST_IS_REGULAR));
+  EXPECT_TRUE (gtk_widget_get_visible (GTK_WIDGET (data ("astroclip-use-model"))));
+}
+
 TEST_F (Plugin, UnloadingStopsTheTrainer)
 {
   GtkWidget *panel = gv_window_get_panel (window_, GV_ASTROCLIP_PANEL_TRAINING);

@@ -84,7 +84,7 @@ typedef struct
   GStrv map_columns;
   /* Training */
   GtkWidget *training_panel, *train_stage, *train_catalogue, *train_out, *train_epochs,
-      *train_batch, *train_extra, *train_start, *train_cancel, *train_resume, *train_use_model,
+      *train_batch, *train_extra, *train_spectrum_model, *train_image_model, *train_start, *train_cancel, *train_resume, *train_use_model,
       *train_progress, *train_eta, *train_curve, *train_status, *train_stderr;
   GvAstroclipTrainer *trainer;
   GArray *loss_steps, *loss_values; /* double */
@@ -1126,6 +1126,14 @@ on_stage_changed (GObject *dropdown, GParamSpec *pspec, GvAstroclipAddin *self)
   static const int batch[] = { 32, 64, 128, 64 };
   gtk_spin_button_set_value (GTK_SPIN_BUTTON (self->train_batch), batch[stage]);
   gtk_widget_set_sensitive (self->train_epochs, stage != STAGE_EMBED);
+  /* The encoders Align starts from: shown for that stage only, with their labels. */
+  GtkWidget *inputs[] = { self->train_spectrum_model, self->train_image_model };
+  for (guint i = 0; i < G_N_ELEMENTS (inputs); i++) {
+    GtkWidget *row = gtk_widget_get_parent (inputs[i]);
+    gtk_widget_set_visible (row, stage == STAGE_ALIGN);
+    gtk_widget_set_visible (g_object_get_data (G_OBJECT (row), "astroclip-label"),
+                            stage == STAGE_ALIGN);
+  }
 }
 
 static void
@@ -1272,6 +1280,13 @@ on_trainer_finished (GvAstroclipTrainer *trainer, int status, const char *messag
   gtk_label_set_text (GTK_LABEL (self->train_stderr), show_stderr ? err : "");
   gtk_widget_set_visible (gtk_widget_get_parent (gtk_widget_get_parent (self->train_stderr)),
                           show_stderr && *err);
+  /* A finished pretraining is what the next Align starts from. */
+  if (status == GV_ASTROCLIP_TRAINER_FINISHED && self->running_out != NULL) {
+    if (self->running_stage == STAGE_PRETRAIN_SPECTRA)
+      gtk_editable_set_text (GTK_EDITABLE (self->train_spectrum_model), self->running_out);
+    else if (self->running_stage == STAGE_PRETRAIN_IMAGES)
+      gtk_editable_set_text (GTK_EDITABLE (self->train_image_model), self->running_out);
+  }
   if (self->running_stage == STAGE_EMBED) {
     if (status == GV_ASTROCLIP_TRAINER_FINISHED && self->embed_then_reload)
       open_embeddings (self);
@@ -1322,6 +1337,25 @@ start_run (GvAstroclipAddin *self, int stage, gboolean resume, const char *model
     set_status (self->train_status, _("Embedding needs a model: choose one in the Model panel."));
     return;
   }
+  const char *spectrum_model = gtk_editable_get_text (GTK_EDITABLE (self->train_spectrum_model));
+  const char *image_model = gtk_editable_get_text (GTK_EDITABLE (self->train_image_model));
+  if (stage == STAGE_ALIGN && !resume) {
+    g_autofree char *text = NULL;
+    if (!g_file_test (spectrum_model, G_FILE_TEST_IS_REGULAR))
+      /* Translators: %s is the checkpoint's path. */
+      text = g_strdup_printf (_("The spectrum encoder %s does not exist: run “Pretrain "
+                                "spectra” first, or choose a checkpoint."),
+                              spectrum_model);
+    else if (!g_file_test (image_model, G_FILE_TEST_IS_REGULAR))
+      /* Translators: %s is the checkpoint's path. */
+      text = g_strdup_printf (_("The image encoder %s does not exist: run “Pretrain images” "
+                                "first, or choose a checkpoint."),
+                              image_model);
+    if (text != NULL) {
+      set_status (self->train_status, text);
+      return;
+    }
+  }
   g_auto (GStrv) extra = NULL;
   const char *extra_text = gtk_editable_get_text (GTK_EDITABLE (self->train_extra));
   g_autoptr (GError) error = NULL;
@@ -1353,11 +1387,10 @@ start_run (GvAstroclipAddin *self, int stage, gboolean resume, const char *model
     g_ptr_array_add (args, g_strdup ("--batch-size"));
     g_ptr_array_add (args, g_strdup_printf ("%d", batch));
     if (stage == STAGE_ALIGN) {
-      g_autofree char *dir = models_dir ();
       g_ptr_array_add (args, g_strdup ("--spectrum-model"));
-      g_ptr_array_add (args, g_build_filename (dir, "spectra.ckpt", NULL));
+      g_ptr_array_add (args, g_strdup (spectrum_model));
       g_ptr_array_add (args, g_strdup ("--image-model"));
-      g_ptr_array_add (args, g_build_filename (dir, "images.ckpt", NULL));
+      g_ptr_array_add (args, g_strdup (image_model));
     }
     if (stage == STAGE_EMBED) {
       g_ptr_array_add (args, g_strdup ("--model"));
@@ -1438,33 +1471,60 @@ on_use_model (GtkButton *button, GvAstroclipAddin *self)
   }
 }
 
+/* A file chosen for one of the Training panel's entries (the dialog's "astroclip-entry"). */
 static void
-on_catalogue_chosen (GtkNativeDialog *dialog, int response, GvAstroclipAddin *self)
+on_entry_file_chosen (GtkNativeDialog *dialog, int response, GvAstroclipAddin *self)
 {
+  GtkEditable *entry = g_object_get_data (G_OBJECT (dialog), "astroclip-entry");
   if (response == GTK_RESPONSE_ACCEPT && self->window) {
     g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
     g_autofree char *path = file ? g_file_get_path (file) : NULL;
     if (path)
-      gtk_editable_set_text (GTK_EDITABLE (self->train_catalogue), path);
+      gtk_editable_set_text (entry, path);
   }
   g_object_unref (dialog);
   g_object_unref (self);
 }
 
 static void
-on_choose_catalogue_clicked (GtkButton *button, GvAstroclipAddin *self)
+choose_file_for_entry (GvAstroclipAddin *self, GtkWidget *entry, const char *title,
+                       const char *filter_name, const char *const *patterns)
 {
   GtkFileChooserNative *dialog = gtk_file_chooser_native_new (
-      _("Choose a catalogue to train on"), GTK_WINDOW (self->window),
-      GTK_FILE_CHOOSER_ACTION_OPEN, _("_Open"), _("_Cancel"));
+      title, GTK_WINDOW (self->window), GTK_FILE_CHOOSER_ACTION_OPEN, _("_Open"), _("_Cancel"));
   GtkFileFilter *filter = gtk_file_filter_new ();
-  gtk_file_filter_set_name (filter, _("FITS catalogues"));
-  gtk_file_filter_add_pattern (filter, "*.fits");
-  gtk_file_filter_add_pattern (filter, "*.fit");
+  gtk_file_filter_set_name (filter, filter_name);
+  for (const char *const *p = patterns; *p; p++)
+    gtk_file_filter_add_pattern (filter, *p);
   gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (dialog), filter);
   g_object_unref (filter);
-  g_signal_connect (dialog, "response", G_CALLBACK (on_catalogue_chosen), g_object_ref (self));
+  /* Start where the entry's file is. */
+  const char *current = gtk_editable_get_text (GTK_EDITABLE (entry));
+  if (*current) {
+    g_autofree char *dir = g_path_get_dirname (current);
+    g_autoptr (GFile) folder = g_file_new_for_path (dir);
+    if (g_file_test (dir, G_FILE_TEST_IS_DIR))
+      gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (dialog), folder, NULL);
+  }
+  g_object_set_data (G_OBJECT (dialog), "astroclip-entry", entry);
+  g_signal_connect (dialog, "response", G_CALLBACK (on_entry_file_chosen), g_object_ref (self));
   gtk_native_dialog_show (GTK_NATIVE_DIALOG (dialog));
+}
+
+static void
+on_choose_catalogue_clicked (GtkButton *button, GvAstroclipAddin *self)
+{
+  const char *patterns[] = { "*.fits", "*.fit", NULL };
+  choose_file_for_entry (self, self->train_catalogue, _("Choose a catalogue to train on"),
+                         _("FITS catalogues"), patterns);
+}
+
+static void
+on_choose_encoder_clicked (GtkButton *button, GvAstroclipAddin *self)
+{
+  const char *patterns[] = { "*.ckpt", NULL };
+  choose_file_for_entry (self, g_object_get_data (G_OBJECT (button), "astroclip-entry"),
+                         _("Choose a pretrained encoder"), _("AstroCLIP checkpoints"), patterns);
 }
 
 /* Export ------------------------------------------------------------------------------------- */
@@ -1781,6 +1841,29 @@ build_training_panel (GvAstroclipAddin *self)
   gtk_widget_set_tooltip_text (self->train_extra,
                                _("More options for astroclip, e.g. “--steps 200 --lr 1e-3” "
                                  "(--steps replaces the epochs; see astroclip COMMAND --help)"));
+  g_autofree char *dir = models_dir ();
+  const char *model_labels[] = { _("Sp_ectrum encoder"), _("_Image encoder") };
+  const char *model_files[] = { "spectra.ckpt", "images.ckpt" };
+  const char *model_tips[] = { N_("Choose the checkpoint of Pretrain spectra"),
+                               N_("Choose the checkpoint of Pretrain images") };
+  GtkWidget **model_entries[] = { &self->train_spectrum_model, &self->train_image_model };
+  for (int i = 0; i < 2; i++) {
+    GtkWidget *row = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 4);
+    GtkWidget *entry = *model_entries[i] = gtk_entry_new ();
+    g_autofree char *path = g_build_filename (dir, model_files[i], NULL);
+    gtk_editable_set_text (GTK_EDITABLE (entry), path);
+    gtk_widget_set_hexpand (entry, TRUE);
+    gtk_box_append (GTK_BOX (row), entry);
+    GtkWidget *button = gtk_button_new_from_icon_name ("document-open-symbolic");
+    gtk_widget_set_tooltip_text (button, _(model_tips[i]));
+    g_object_set_data (G_OBJECT (button), "astroclip-entry", entry);
+    g_signal_connect (button, "clicked", G_CALLBACK (on_choose_encoder_clicked), self);
+    gtk_box_append (GTK_BOX (row), button);
+    labelled (grid, 6 + i, model_labels[i], row);
+    GtkWidget *label = gtk_grid_get_child_at (GTK_GRID (grid), 0, 6 + i);
+    gtk_label_set_mnemonic_widget (GTK_LABEL (label), entry);
+    g_object_set_data (G_OBJECT (row), "astroclip-label", label);
+  }
   gtk_box_append (GTK_BOX (box), grid);
 
   GtkWidget *buttons = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
@@ -1837,6 +1920,8 @@ build_training_panel (GvAstroclipAddin *self)
   g_object_set_data (o, "astroclip-epochs", self->train_epochs);
   g_object_set_data (o, "astroclip-batch-size", self->train_batch);
   g_object_set_data (o, "astroclip-extra", self->train_extra);
+  g_object_set_data (o, "astroclip-spectrum-model", self->train_spectrum_model);
+  g_object_set_data (o, "astroclip-image-model", self->train_image_model);
   g_object_set_data (o, "astroclip-start", self->train_start);
   g_object_set_data (o, "astroclip-cancel", self->train_cancel);
   g_object_set_data (o, "astroclip-resume", self->train_resume);
