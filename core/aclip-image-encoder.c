@@ -697,7 +697,15 @@ void
 aclip_image_encoder_backward (AclipImageEncoder *e, AclipThreadPool *pool, const float *d_tokens,
                               float *d_input)
 {
+  aclip_image_encoder_backward_from (e, pool, d_tokens, 0, d_input);
+}
+
+void
+aclip_image_encoder_backward_from (AclipImageEncoder *e, AclipThreadPool *pool,
+                                   const float *d_tokens, int first_stage, float *d_input)
+{
   g_return_if_fail (e != NULL && d_tokens != NULL);
+  g_return_if_fail (first_stage >= 0 && first_stage <= e->config.n_stages);
   g_return_if_fail (e->input != NULL);
   g_return_if_fail (aclip_params_is_training (e->params));
 
@@ -713,7 +721,11 @@ aclip_image_encoder_backward (AclipImageEncoder *e, AclipThreadPool *pool, const
   memset (grad_a, 0, sizeof (float) * map);
   aclip_feature_map_to_tokens_backward (pool, grad_a, d_tokens, batch, channels, side * side);
 
-  for (int i = e->n_blocks - 1; i >= 0; i--) {
+  /* The blocks are stored stage after stage. */
+  int first_block = 0;
+  for (int s = 0; s < first_stage; s++)
+    first_block += c->stage_blocks[s];
+  for (int i = e->n_blocks - 1; i >= first_block; i--) {
     Block *block = &e->blocks[i];
     AclipResBlockShape shape = block->shape;
     shape.batch = batch;
@@ -726,6 +738,8 @@ aclip_image_encoder_backward (AclipImageEncoder *e, AclipThreadPool *pool, const
     grad_a = grad_b;
     grad_b = swap;
   }
+  if (first_stage > 0)
+    return;
 
   /* Stem: ReLU (its output is positive exactly where its input was), BN, conv. */
   int stem_spatial = e->stem_side * e->stem_side;

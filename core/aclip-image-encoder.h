@@ -118,6 +118,11 @@ const float *aclip_image_encoder_feature_map (AclipImageEncoder *encoder);
  */
 void aclip_image_encoder_backward (AclipImageEncoder *encoder, AclipThreadPool *pool,
                                    const float *d_tokens, float *d_input);
+/* The same through stages first_stage … n_stages − 1 only (0-based, 0 ≤ first_stage ≤
+ * n_stages): the earlier stages' and the stem's gradients are left as they are and not
+ * computed, and d_input is untouched unless first_stage is 0 (fine-tuning the last stage). */
+void aclip_image_encoder_backward_from (AclipImageEncoder *encoder, AclipThreadPool *pool,
+                                        const float *d_tokens, int first_stage, float *d_input);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AclipImageEncoder, aclip_image_encoder_free)
 

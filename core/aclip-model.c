@@ -97,7 +97,8 @@ aclip_model_new (const AclipModelConfig *config, int max_batch, AclipModelMode m
                           error))
     return NULL;
 
-  gboolean train_encoders = mode == ACLIP_MODEL_TRAIN_ALL;
+  gboolean train_encoders =
+      mode == ACLIP_MODEL_TRAIN_ALL || mode == ACLIP_MODEL_TRAIN_LAST_LAYERS;
   gboolean train_heads = mode != ACLIP_MODEL_INFERENCE;
   model->spectrum = aclip_spectrum_encoder_new (&config->spectrum, model->params,
                                                 ACLIP_MODEL_SPECTRUM_PREFIX, max_batch,
@@ -282,11 +283,13 @@ void
 aclip_model_backward_spectra (AclipModel *model, AclipThreadPool *pool, const float *d_embeddings)
 {
   g_return_if_fail (model->mode != ACLIP_MODEL_INFERENCE);
-  if (model->mode == ACLIP_MODEL_TRAIN_ALL) {
+  if (model->mode == ACLIP_MODEL_TRAIN_ALL || model->mode == ACLIP_MODEL_TRAIN_LAST_LAYERS) {
     /* d_tokens was zeroed by the forward. */
     aclip_head_backward (model->spectrum_head, pool, d_embeddings,
                          aclip_spectrum_encoder_d_tokens (model->spectrum));
-    aclip_spectrum_encoder_backward (model->spectrum, pool);
+    int first_layer =
+        model->mode == ACLIP_MODEL_TRAIN_ALL ? 0 : model->config.spectrum.n_layers - 1;
+    aclip_spectrum_encoder_backward_from (model->spectrum, pool, first_layer);
   } else {
     aclip_head_backward (model->spectrum_head, pool, d_embeddings, NULL);
   }
@@ -296,13 +299,15 @@ void
 aclip_model_backward_images (AclipModel *model, AclipThreadPool *pool, const float *d_embeddings)
 {
   g_return_if_fail (model->mode != ACLIP_MODEL_INFERENCE);
-  if (model->mode == ACLIP_MODEL_TRAIN_ALL) {
+  if (model->mode == ACLIP_MODEL_TRAIN_ALL || model->mode == ACLIP_MODEL_TRAIN_LAST_LAYERS) {
     const AclipImageEncoderConfig *e = &model->config.image;
     gsize n = (gsize) model->image_batch * aclip_image_encoder_config_n_tokens (e) *
               aclip_image_encoder_config_channels (e);
     memset (model->image_d_tokens, 0, sizeof (float) * n);
     aclip_head_backward (model->image_head, pool, d_embeddings, model->image_d_tokens);
-    aclip_image_encoder_backward (model->image, pool, model->image_d_tokens, NULL);
+    int first_stage = model->mode == ACLIP_MODEL_TRAIN_ALL ? 0 : e->n_stages - 1;
+    aclip_image_encoder_backward_from (model->image, pool, model->image_d_tokens, first_stage,
+                                       NULL);
   } else {
     aclip_head_backward (model->image_head, pool, d_embeddings, NULL);
   }

@@ -50,6 +50,9 @@ typedef enum
   ACLIP_MODEL_INFERENCE,   /* forwards only */
   ACLIP_MODEL_TRAIN_HEADS, /* the heads' backward; the encoders run forward only */
   ACLIP_MODEL_TRAIN_ALL,   /* backward through the heads and both encoders */
+  ACLIP_MODEL_TRAIN_LAST_LAYERS, /* backward through the heads, the spectrum encoder's last
+                                  * block and final LayerNorm and the image encoder's last
+                                  * stage only */
 } AclipModelMode;
 
 typedef struct _AclipModel AclipModel;

@@ -862,7 +862,15 @@ aclip_spectrum_encoder_forward (AclipSpectrumEncoder *encoder, AclipThreadPool *
 void
 aclip_spectrum_encoder_backward (AclipSpectrumEncoder *encoder, AclipThreadPool *pool)
 {
+  aclip_spectrum_encoder_backward_from (encoder, pool, 0);
+}
+
+void
+aclip_spectrum_encoder_backward_from (AclipSpectrumEncoder *encoder, AclipThreadPool *pool,
+                                      int first_layer)
+{
   g_return_if_fail (encoder != NULL && encoder->training && encoder->batch > 0);
+  g_return_if_fail (first_layer >= 0 && first_layer <= encoder->config.n_layers);
   AclipSpectrumEncoder *e = encoder;
   const int batch = e->batch, t_len = e->n_tokens, c = e->config.width;
   const int n_windows = e->n_windows, n_features = 2 * e->config.window;
@@ -874,7 +882,7 @@ aclip_spectrum_encoder_backward (AclipSpectrumEncoder *encoder, AclipThreadPool 
   aclip_layernorm_backward (pool, d_out, e->d_stem[S_FINAL_W], e->d_stem[S_FINAL_B], e->d_tokens,
                             layer_input (e, e->config.n_layers), e->ln_mean, e->ln_rstd,
                             e->stem[S_FINAL_W], n, c, e->workspace);
-  for (int l = e->config.n_layers - 1; l >= 0; l--) {
+  for (int l = e->config.n_layers - 1; l >= first_layer; l--) {
     memset (d_in, 0, n_floats * sizeof (float));
     aclip_transformer_block_backward (pool, &e->block_config, &e->blocks[l], &e->d_blocks[l],
                                       layer_acts (e, l), d_in, d_out, layer_input (e, l),
@@ -883,6 +891,8 @@ aclip_spectrum_encoder_backward (AclipSpectrumEncoder *encoder, AclipThreadPool 
     d_out = d_in;
     d_in = swap;
   }
+  if (first_layer > 0)
+    return;
   /* d_out [B, T, C] is now the gradient of the embeddings plus positions. */
   aclip_positional_embedding_backward (pool, NULL, e->d_stem[S_POS], d_out, batch, t_len, c);
 

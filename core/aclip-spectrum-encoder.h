@@ -161,6 +161,12 @@ float *aclip_spectrum_encoder_d_tokens (AclipSpectrumEncoder *encoder);
  * (the caller zeroes them before a step). Training mode only. Bad pixels get no gradient path:
  * their features are constant. */
 void aclip_spectrum_encoder_backward (AclipSpectrumEncoder *encoder, AclipThreadPool *pool);
+/* The same through the final LayerNorm and blocks first_layer … n_layers − 1 only
+ * (0 ≤ first_layer ≤ n_layers): the gradients of the earlier blocks, the embeddings and the
+ * positions are left as they are, and their backward is not computed at all (fine-tuning the
+ * last layers). first_layer 0 is aclip_spectrum_encoder_backward. */
+void aclip_spectrum_encoder_backward_from (AclipSpectrumEncoder *encoder, AclipThreadPool *pool,
+                                           int first_layer);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AclipSpectrumEncoder, aclip_spectrum_encoder_free)
 

@@ -184,16 +184,19 @@ TEST (Align, TinyPipeline)
               "none" });
   }
 
-  /* Heads only (the default), then everything for a few steps. */
+  /* Heads only, then everything for a few steps, then the default (last layers). */
   std::vector<std::string> args = align_arguments (dir, dir.path ("model.ckpt"), 40);
-  args.push_back ("--progress");
-  args.push_back ("json");
+  args.insert (args.end (), { "--finetune", "heads-only", "--progress", "json" });
   run_ok (args, &out);
   EXPECT_NE (out.find ("\"name\":\"val_top1\""), std::string::npos) << out;
   EXPECT_NE (out.find ("\"status\":\"finished\""), std::string::npos) << out;
   std::vector<std::string> all = align_arguments (dir, dir.path ("model-all.ckpt"), 4);
   all.insert (all.end (), { "--finetune", "all", "--learn-logit-scale", "--progress", "none" });
   run_ok (all);
+  std::vector<std::string> default_finetune =
+      align_arguments (dir, dir.path ("model-default.ckpt"), 4);
+  default_finetune.insert (default_finetune.end (), { "--progress", "none" });
+  run_ok (default_finetune);
 
   ErrorHolder error;
   {
@@ -205,23 +208,37 @@ TEST (Align, TinyPipeline)
     g_autoptr (AclipCheckpoint) spec = aclip_checkpoint_open (dir.path ("spec.ckpt").c_str (),
                                                               error.out ());
     ASSERT_NE (spec, nullptr);
-    for (const char *name : { "spectrum.blocks.0.linear1.weight", "spectrum.embed.weight" }) {
-      int i = aclip_checkpoint_lookup (model, name), j = aclip_checkpoint_lookup (spec, name);
-      ASSERT_GE (i, 0);
-      ASSERT_GE (j, 0);
+    /* Whether tensor `name` of `a` is bit for bit the pretrained one. */
+    auto pretrained = [&] (AclipCheckpoint *a, const char *name) {
+      int i = aclip_checkpoint_lookup (a, name), j = aclip_checkpoint_lookup (spec, name);
+      EXPECT_GE (i, 0) << name;
+      EXPECT_GE (j, 0) << name;
+      if (i < 0 || j < 0)
+        return false;
       int n_dims = 0;
-      const gint64 *shape = aclip_checkpoint_tensor_shape (model, i, &n_dims);
+      const gint64 *shape = aclip_checkpoint_tensor_shape (a, i, &n_dims);
       gint64 n = 1;
       for (int k = 0; k < n_dims; k++)
         n *= shape[k];
-      EXPECT_EQ (memcmp (aclip_checkpoint_tensor_values (model, i),
-                         aclip_checkpoint_tensor_values (spec, j), sizeof (float) * n),
-                 0)
-          << name << " changed with --finetune heads-only";
-    }
+      return memcmp (aclip_checkpoint_tensor_values (a, i),
+                     aclip_checkpoint_tensor_values (spec, j), sizeof (float) * n)
+             == 0;
+    };
+    for (const char *name : { "spectrum.blocks.0.linear1.weight", "spectrum.embed.weight" })
+      EXPECT_TRUE (pretrained (model, name)) << name << " changed with --finetune heads-only";
     for (const char *name : { "image_head.query", "spectrum_head.mlp.2.weight", "logit_scale",
                               "image.conv1.weight" })
       EXPECT_GE (aclip_checkpoint_lookup (model, name), 0) << name;
+
+    /* By default the last transformer block (the only one here) trains and the window
+     * embedding stays as pretrained. */
+    g_autoptr (AclipCheckpoint) tuned = aclip_checkpoint_open (
+        dir.path ("model-default.ckpt").c_str (), error.out ());
+    ASSERT_NE (tuned, nullptr) << error->message;
+    EXPECT_FALSE (pretrained (tuned, "spectrum.blocks.0.linear1.weight"))
+        << "the last block did not train with the default --finetune";
+    EXPECT_TRUE (pretrained (tuned, "spectrum.embed.weight"))
+        << "the window embedding trained with the default --finetune";
   }
 
   run_ok ({ "embed", "--catalogue", dir.path ("S.fits"), "--model", dir.path ("model.ckpt"),

@@ -628,6 +628,59 @@ TEST (ImageEncoder, MatchesPyTorchInTrainingMode)
     ASSERT_NEAR (aclip_params_grads (params)[i], 2 * once[i], 1e-6 + 1e-5 * std::fabs (once[i]));
 }
 
+TEST (ImageEncoder, BackwardFromAStageEqualsTheFullBackwardAboveIt)
+{
+  /* Fine-tuning the last stage stops the backward below it: the gradients it computes must be
+   * the full backward's, bit for bit; the stem's and earlier stages' stay zero, and so does
+   * d_input. */
+  Fixture f ("image-encoder.bin");
+  ASSERT_TRUE (f.ok ());
+  AclipImageEncoderConfig config = fixture_config (f);
+  ASSERT_GE (config.n_stages, 2);
+  std::vector<float> x = f["input"].as_float ();
+  std::vector<float> d_tokens = f["train/d_tokens"].as_float ();
+  int batch = (int) f["input"].shape[0];
+  auto gradients = [&] (int first_stage, AclipParams *params, std::vector<float> *d_input) {
+    g_autoptr (AclipImageEncoder) encoder =
+        aclip_image_encoder_new (&config, params, "image.", batch, nullptr);
+    ASSERT_NE (encoder, nullptr);
+    aclip_params_zero_grads (params);
+    aclip_image_encoder_forward (encoder, nullptr, x.data (), batch, TRUE);
+    aclip_image_encoder_backward_from (encoder, nullptr, d_tokens.data (), first_stage,
+                                       d_input->data ());
+  };
+  g_autoptr (AclipParams) full = fixture_params (f);
+  std::vector<float> d_input_full (x.size (), 0.0f);
+  gradients (0, full, &d_input_full);
+  for (int first_stage = 1; first_stage <= config.n_stages; first_stage++) {
+    g_autoptr (AclipParams) part = fixture_params (f);
+    std::vector<float> d_input (x.size (), 0.0f);
+    gradients (first_stage, part, &d_input);
+    EXPECT_EQ (*std::max_element (d_input.begin (), d_input.end ()), 0.0f);
+    EXPECT_EQ (*std::min_element (d_input.begin (), d_input.end ()), 0.0f);
+    int n_trained = 0;
+    for (int t = 0; t < aclip_params_n_tensors (part); t++) {
+      const AclipParamInfo *info = aclip_params_info (part, t);
+      std::string name = info->name;
+      bool trained = false;
+      for (int s = first_stage; s < config.n_stages; s++)
+        trained |= name.rfind ("image.layer" + std::to_string (s + 1) + ".", 0) == 0;
+      const float *got = aclip_params_grad (part, t);
+      size_t bytes = (size_t) info->n_elements * sizeof (float);
+      if (trained) {
+        n_trained++;
+        EXPECT_EQ (0, std::memcmp (got, aclip_params_grad (full, t), bytes))
+            << name << " from stage " << first_stage;
+      } else {
+        std::vector<float> zeros ((size_t) info->n_elements, 0.0f);
+        EXPECT_EQ (0, std::memcmp (got, zeros.data (), bytes))
+            << name << " got a gradient from stage " << first_stage;
+      }
+    }
+    EXPECT_EQ (n_trained > 0, first_stage < config.n_stages) << "from stage " << first_stage;
+  }
+}
+
 TEST (ImageEncoder, MatchesPyTorchInEvaluationModeImageByImage)
 {
   Fixture f ("image-encoder.bin");

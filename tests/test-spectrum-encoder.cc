@@ -490,6 +490,55 @@ TEST_F (SpectrumFixture, ThreadsChangeNothing)
                              aclip_params_n_floats (serial) * sizeof (float)));
 }
 
+TEST_F (SpectrumFixture, BackwardFromALayerEqualsTheFullBackwardAboveIt)
+{
+  /* Fine-tuning the last layers stops the backward below them: the gradients it computes must
+   * be the full backward's, bit for bit, and every other gradient must stay zero. */
+  const int n_layers = config_.n_layers;
+  const size_t n_out = (size_t) batch_ * tokens_ * config_.width;
+  std::vector<float> d_tokens (n_out);
+  for (size_t i = 0; i < n_out; i++)
+    d_tokens[i] = (float) std::sin (0.37 * (double) i) * 0.01f;
+  auto gradients = [&] (int first_layer, AclipParams *params) {
+    g_autoptr (AclipSpectrumEncoder) encoder =
+        aclip_spectrum_encoder_new (&config_, params, "spectrum.", batch_, TRUE, nullptr);
+    ASSERT_NE (encoder, nullptr);
+    aclip_params_zero_grads (params);
+    aclip_spectrum_encoder_forward (encoder, nullptr, flux_.data (), ivar_.data (), nullptr,
+                                    batch_);
+    std::memcpy (aclip_spectrum_encoder_d_tokens (encoder), d_tokens.data (),
+                 n_out * sizeof (float));
+    aclip_spectrum_encoder_backward_from (encoder, nullptr, first_layer);
+  };
+  g_autoptr (AclipParams) full = load_params ();
+  gradients (0, full);
+  for (int first_layer : { n_layers - 1, n_layers }) {
+    g_autoptr (AclipParams) part = load_params ();
+    gradients (first_layer, part);
+    int n_trained = 0;
+    for (int t = 0; t < aclip_params_n_tensors (part); t++) {
+      const AclipParamInfo *info = aclip_params_info (part, t);
+      std::string name = info->name;
+      bool trained = name.rfind ("spectrum.final_norm.", 0) == 0;
+      for (int l = first_layer; l < n_layers; l++)
+        trained |= name.rfind ("spectrum.blocks." + std::to_string (l) + ".", 0) == 0;
+      const float *got = aclip_params_grad (part, t);
+      if (trained) {
+        n_trained++;
+        EXPECT_EQ (0, std::memcmp (got, aclip_params_grad (full, t),
+                                   (size_t) info->n_elements * sizeof (float)))
+            << name << " from layer " << first_layer;
+      } else {
+        EXPECT_EQ (*std::max_element (got, got + info->n_elements,
+                                      [] (float a, float b) { return std::fabs (a) < std::fabs (b); }),
+                   0.0f)
+            << name << " got a gradient from layer " << first_layer;
+      }
+    }
+    EXPECT_GE (n_trained, 2) << "from layer " << first_layer;
+  }
+}
+
 TEST_F (SpectrumFixture, BadPixelsAndMaskedKeysChangeNothing)
 {
   g_autoptr (AclipParams) params = load_params ();
