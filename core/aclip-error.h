@@ -22,6 +22,8 @@ typedef enum
   ACLIP_ERROR_VERSION,     /* an unknown format version */
   ACLIP_ERROR_INVALID_ARG, /* the caller asked for something impossible */
   ACLIP_ERROR_CANCELLED,   /* a progress callback asked to stop */
+  ACLIP_ERROR_EMPTY,       /* the data is readable but holds nothing usable (a spectrum with no
+                            * valid pixel): callers may skip it */
 } AclipError;
 
 GQuark aclip_error_quark (void);

@@ -191,7 +191,7 @@ check_spectrum_has_pixels (const char *path, gint64 id, int n_good, GError **err
 {
   if (n_good > 0)
     return TRUE;
-  g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_VALUE,
+  g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_EMPTY,
                _("%s: spectrum %" PRId64 " has no valid pixel on the DESI grid "
                  "(every pixel is masked, NaN, has ivar 0 or lies outside 3600–9824 Å)"),
                path, id);

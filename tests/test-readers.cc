@@ -759,6 +759,7 @@ TEST (DesiBadInput, AllNaNTargetIsAClearError)
   std::vector<float> flux = read_desi (dir.path ("coadd-nan.fits"), "", 1, &ivar, error.out ());
   EXPECT_TRUE (flux.empty ());
   EXPECT_ERROR_MENTIONS (error, "coadd-nan.fits", "1002", "no valid pixel");
+  EXPECT_TRUE (g_error_matches (error.error, ACLIP_ERROR, ACLIP_ERROR_EMPTY));
   /* The other target of the same file is fine. */
   flux = read_desi (dir.path ("coadd-nan.fits"), "", 0, &ivar, error.out ());
   EXPECT_FALSE (flux.empty ());
@@ -999,6 +1000,7 @@ TEST (SdssBadInput, AllNaNIsAClearError)
   EXPECT_FALSE (aclip_sdss_read (dir.path ("spec-nan.fits").c_str (), nullptr, flux.data (),
                                  ivar.data (), nullptr, error.out ()));
   EXPECT_ERROR_MENTIONS (error, "spec-nan.fits", "no valid pixel");
+  EXPECT_TRUE (g_error_matches (error.error, ACLIP_ERROR, ACLIP_ERROR_EMPTY));
 }
 
 TEST (SdssBadInput, EmptyFile)

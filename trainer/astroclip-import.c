@@ -628,28 +628,30 @@ enum
   N_IMAGE_EXTRAS,
 };
 
+/* The descriptions go into the catalogue's header (TCOMMn) and stay in English: FITS headers are
+ * ASCII and read by programs in every locale. */
 static const AclipExtraColumn spectrum_extras[N_SPECTRUM_EXTRAS] = {
   { "SPECTYPE", ACLIP_COLUMN_INT32, NULL,
-    N_("spectral class: 0 unknown, 1 GALAXY, 2 QSO, 3 STAR (redrock SPECTYPE, SDSS CLASS)") },
-  { "Z_ERR", ACLIP_COLUMN_FLOAT, NULL, N_("redshift uncertainty") },
+    "spectral class: 0 unknown, 1 GALAXY, 2 QSO, 3 STAR (redrock SPECTYPE, SDSS CLASS)" },
+  { "Z_ERR", ACLIP_COLUMN_FLOAT, NULL, "redshift uncertainty" },
   { "ZWARN", ACLIP_COLUMN_INT64, NULL,
-    N_("redshift warning bits (DESI ZWARN, SDSS ZWARNING); -1 unknown") },
+    "redshift warning bits (DESI ZWARN, SDSS ZWARNING); -1 unknown" },
   { "SPEC_SOURCE", ACLIP_COLUMN_INT32, NULL,
-    N_("spectrum source: 1 DESI coadd, 2 SDSS/BOSS spec") },
-  { "PLATE", ACLIP_COLUMN_INT32, NULL, N_("SDSS plate; -1 for DESI") },
-  { "MJD", ACLIP_COLUMN_INT32, NULL, N_("SDSS MJD; -1 for DESI") },
-  { "FIBER", ACLIP_COLUMN_INT32, NULL, N_("SDSS fiber; -1 for DESI") },
+    "spectrum source: 1 DESI coadd, 2 SDSS/BOSS spec" },
+  { "PLATE", ACLIP_COLUMN_INT32, NULL, "SDSS plate; -1 for DESI" },
+  { "MJD", ACLIP_COLUMN_INT32, NULL, "SDSS MJD; -1 for DESI" },
+  { "FIBER", ACLIP_COLUMN_INT32, NULL, "SDSS fiber; -1 for DESI" },
 };
 
 static const AclipExtraColumn image_extras[N_IMAGE_EXTRAS] = {
   { "IMAGE_KIND", ACLIP_COLUMN_INT32, NULL,
-    N_("image source: 1 FITS cube in nanomaggies, 2 JPEG/PNG inverted from the RGB mapping") },
-  { "PIXSCALE_IN", ACLIP_COLUMN_FLOAT, "arcsec", N_("pixel scale of the cutout as read") },
+    "image source: 1 FITS cube in nanomaggies, 2 JPEG/PNG inverted from the RGB mapping" },
+  { "PIXSCALE_IN", ACLIP_COLUMN_FLOAT, "arcsec", "pixel scale of the cutout as read" },
 };
 
 static const AclipExtraColumn separation_extra = {
   "MATCH_SEP", ACLIP_COLUMN_FLOAT, "arcsec",
-  N_("separation between the spectrum and cutout positions; NaN when unknown")
+  "separation between the spectrum and cutout positions; NaN when unknown"
 };
 
 /* The command line, for the catalogue's header (before option parsing consumes it). */
@@ -704,8 +706,7 @@ read_spectrum (RowWriter *rows, const SpectrumItem *spectrum, gboolean *skip, GE
   }
   if (ok)
     return TRUE;
-  if (g_error_matches (read_error, ACLIP_ERROR, ACLIP_ERROR_VALUE) &&
-      strstr (read_error->message, "no valid pixel")) {
+  if (g_error_matches (read_error, ACLIP_ERROR, ACLIP_ERROR_EMPTY)) {
     list_skipped (rows->import, _("skipped: %s"), read_error->message);
     rows->n_skipped_spectra++;
     *skip = TRUE;
@@ -788,8 +789,6 @@ write_catalogue (Import *import, const char *history, gint64 *n_rows, GError **e
       extras[n_extra++] = image_extras[i];
   if (with_images && with_spectra)
     extras[n_extra++] = separation_extra;
-  for (int i = 0; i < n_extra; i++)
-    extras[i].description = _(extras[i].description);
 
   AclipCatalogueLayout layout;
   int size = with_images ? import->image_size : 0;

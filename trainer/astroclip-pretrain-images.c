@@ -322,6 +322,7 @@ parse (Run *run, int *argc, char ***argv, int *status)
     { "lr", 0, 0, G_OPTION_ARG_DOUBLE, &c->lr, N_("Peak learning rate (default 2e-3)"),
       N_("LR") },
     { "warmup", 0, 0, G_OPTION_ARG_INT64, &c->warmup,
+      /* xgettext:no-c-format */
       N_("Warm-up steps (default 5% of the steps, at most 300)"), N_("N") },
     { "weight-decay", 0, 0, G_OPTION_ARG_DOUBLE, &c->weight_decay,
       N_("AdamW weight decay (default 0.05)"), N_("λ") },

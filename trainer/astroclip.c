@@ -79,6 +79,10 @@ int
 main (int argc, char **argv)
 {
   setlocale (LC_ALL, "");
+  /* CFITSIO reads and writes header numbers with the C library's conversions: under a locale
+   * with a decimal comma it rejects TDIMn values and writes unreadable keywords. Messages are
+   * translated; numbers keep the decimal point, as FITS and the command line have them. */
+  setlocale (LC_NUMERIC, "C");
   bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);

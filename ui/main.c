@@ -22,6 +22,9 @@ main (int argc, char **argv)
     }
 
   setlocale (LC_ALL, "");
+  /* CFITSIO parses header numbers with the C library's conversions, which follow LC_NUMERIC:
+   * under a decimal-comma locale it rejects TDIMn values. Numbers keep the decimal point. */
+  setlocale (LC_NUMERIC, "C");
   bindtextdomain (GETTEXT_PACKAGE, localedir);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);

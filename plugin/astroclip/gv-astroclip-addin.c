@@ -588,11 +588,16 @@ lookup_done (GObject *source, GAsyncResult *res, gpointer user_data)
                      GINT_TO_POINTER ((int) (result->thread_start - self->lookup_start)));
   g_object_set_data (G_OBJECT (self->similar_panel), "astroclip-worker-us",
                      GINT_TO_POINTER ((int) (result->thread_end - result->thread_start)));
+  int n = self->neighbours->n;
   g_autofree char *status = g_strdup_printf (
-      embedded ? _("%d neighbours of galaxy %" PRId64 " (%s; embedded now), %.1f ms")
-               : _("%d neighbours of galaxy %" PRId64 " (%s), %.1f ms"),
-      self->neighbours->n, self->neighbours->query_id,
-      gv_astroclip_mode_label (self->neighbours->mode), latency / 1000.0);
+      embedded ? g_dngettext (GETTEXT_PACKAGE,
+                              "%d neighbour of galaxy %" PRId64 " (%s; embedded now), %.1f ms",
+                              "%d neighbours of galaxy %" PRId64 " (%s; embedded now), %.1f ms",
+                              (gulong) n)
+               : g_dngettext (GETTEXT_PACKAGE, "%d neighbour of galaxy %" PRId64 " (%s), %.1f ms",
+                              "%d neighbours of galaxy %" PRId64 " (%s), %.1f ms", (gulong) n),
+      n, self->neighbours->query_id, gv_astroclip_mode_label (self->neighbours->mode),
+      latency / 1000.0);
   set_status (self->similar_status, status);
   update_map_highlight (self);
   start_overlays (self);
