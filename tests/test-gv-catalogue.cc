@@ -2,7 +2,8 @@
  *
  * A small catalogue is simulated once per suite; every value the model gives (IDs, columns,
  * lookups by ID, images, spectra) is compared with what the core reader reads from the same
- * file independently, including from several threads reading at once. No display needed. */
+ * file independently, including from several threads reading at once; exports are read back,
+ * int64 columns beyond 2^53 to the last digit. No display needed. */
 #include "test-support.h"
 
 #include <atomic>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "aclip-catalogue.h"
+#include "aclip-fits.h"
 #include "gv-catalogue.h"
 
 namespace {
@@ -99,6 +101,33 @@ read_core (AclipCatalogue *core, gint64 row)
   EXPECT_TRUE (aclip_catalogue_read_galaxy (core, row, &g.galaxy, error.out ()))
       << error->message;
   return g;
+}
+
+/* Reads an int64 column of the GALAXIES table whole; empty on failure (which it reports). */
+std::vector<gint64>
+read_int64_column (const std::string &path, const char *name, AclipFitsType *type = nullptr)
+{
+  ErrorHolder error;
+  g_autoptr (AclipFits) fits = aclip_fits_open (path.c_str (), FALSE, error.out ());
+  gint64 n_rows = 0;
+  AclipFitsColumn column;
+  if (fits == nullptr || !aclip_fits_move_to_name (fits, "GALAXIES", nullptr, error.out ())
+      || !aclip_fits_table_n_rows (fits, &n_rows, error.out ())
+      || !aclip_fits_column (fits, name, &column, error.out ()))
+    {
+      ADD_FAILURE () << path << ": " << error->message;
+      return {};
+    }
+  if (type != nullptr)
+    *type = column.type;
+  std::vector<gint64> values (n_rows);
+  if (!aclip_fits_read_column_int64 (fits, column.number, 0, 0, n_rows, values.data (),
+                                     error.out ()))
+    {
+      ADD_FAILURE () << path << ": " << error->message;
+      return {};
+    }
+  return values;
 }
 
 } // namespace
@@ -386,4 +415,100 @@ TEST_F (CatalogueTest, ExportOfABadRowFailsWithoutAFile)
   EXPECT_FALSE (gv_catalogue_export_rows (catalogue_, rows, 2, out.c_str (), error.out ()));
   EXPECT_ERROR_MENTIONS (error, "40");
   EXPECT_FALSE (g_file_test (out.c_str (), G_FILE_TEST_EXISTS));
+}
+
+/* An int64 column beyond the required ones (a DESI TARGETID, say) is exported with its exact
+ * values and type: through a double, 2^53 + 1 comes back as 2^53. */
+TEST (CatalogueExportInt64, KeepsExactValuesBeyond2To53)
+{
+  const gint64 targetid[] = { (G_GINT64_CONSTANT (1) << 53) + 1, G_GINT64_CONSTANT (39627745486930069),
+                              G_MAXINT64 - 2, G_MININT64 + 3 };
+  const int n = G_N_ELEMENTS (targetid);
+  for (gint64 value : targetid)
+    ASSERT_NE ((long double) (double) value, (long double) value) /* exact in 64-bit mantissas */
+        << value << " passes through a double unchanged: the test would prove nothing";
+
+  /* A source catalogue with an int64 extra and a float64 one. The writer takes extras as
+   * doubles, so the int64 values are then written into the file directly. */
+  TempDir dir;
+  std::string source = dir.path ("targets.fits");
+  const AclipExtraColumn extras[] = {
+    { "TARGETID", ACLIP_COLUMN_INT64, nullptr, "DESI target ID" },
+    { "WEIGHT", ACLIP_COLUMN_DOUBLE, nullptr, nullptr },
+  };
+  AclipCatalogueLayout layout;
+  aclip_catalogue_layout_init_desi (&layout, 4, 4);
+  layout.n_wave = 0;
+  layout.n_extra = 2;
+  layout.extra = extras;
+  ErrorHolder error;
+  {
+    g_autoptr (AclipCatalogueWriter) writer
+        = aclip_catalogue_writer_new (source.c_str (), &layout, error.out ());
+    ASSERT_NE (writer, nullptr) << error->message;
+    std::vector<float> image (3 * 4 * 4, 0.5f);
+    for (int i = 0; i < n; i++)
+      {
+        AclipGalaxy galaxy{};
+        galaxy.id = 100 + i;
+        galaxy.ra = 150.0 + i;
+        galaxy.dec = 2.0;
+        galaxy.z = 0.1f * (float) i;
+        galaxy.logmstar = NAN;
+        galaxy.flux[0] = galaxy.flux[1] = galaxy.flux[2] = NAN;
+        galaxy.image = image.data ();
+        double values[2] = { 0.0, 0.25 * i };
+        ASSERT_TRUE (aclip_catalogue_writer_append (writer, &galaxy, values, error.out ()))
+            << error->message;
+      }
+    ASSERT_TRUE (aclip_catalogue_writer_finish (writer, error.out ())) << error->message;
+  }
+  {
+    g_autoptr (AclipFits) fits = aclip_fits_open (source.c_str (), TRUE, error.out ());
+    ASSERT_NE (fits, nullptr) << error->message;
+    AclipFitsColumn column;
+    ASSERT_TRUE (aclip_fits_move_to_name (fits, "GALAXIES", nullptr, error.out ())
+                 && aclip_fits_column (fits, "TARGETID", &column, error.out ())
+                 && aclip_fits_write_column_int64 (fits, column.number, 0, 0, n, targetid,
+                                                   error.out ())
+                 && aclip_fits_flush (fits, error.out ()))
+        << error->message;
+  }
+  ASSERT_EQ (read_int64_column (source, "TARGETID"), std::vector<gint64> (targetid, targetid + n));
+
+  GvCatalogue *catalogue = gv_catalogue_open (source.c_str (), error.out ());
+  ASSERT_NE (catalogue, nullptr) << error->message;
+  const gint64 rows[] = { 3, 0, 2, 0 };
+  std::string out = dir.path ("exported.fits");
+  ASSERT_TRUE (gv_catalogue_export_rows (catalogue, rows, G_N_ELEMENTS (rows), out.c_str (),
+                                         error.out ()))
+      << error->message;
+
+  AclipFitsType type = ACLIP_FITS_TYPE_OTHER;
+  std::vector<gint64> exported = read_int64_column (out, "TARGETID", &type);
+  EXPECT_EQ (type, ACLIP_FITS_TYPE_INT64);
+  ASSERT_EQ (exported.size (), G_N_ELEMENTS (rows));
+  for (size_t i = 0; i < exported.size (); i++)
+    EXPECT_EQ (exported[i], targetid[rows[i]]) << "row " << i;
+  EXPECT_EQ (read_int64_column (out, "ID"), (std::vector<gint64>{ 103, 100, 102, 100 }));
+
+  /* The other columns as before; the exported file reads like any catalogue. */
+  GvCatalogue *copy = gv_catalogue_open (out.c_str (), error.out ());
+  ASSERT_NE (copy, nullptr) << error->message;
+  const double *weight = gv_catalogue_get_column (copy, "WEIGHT");
+  ASSERT_NE (weight, nullptr);
+  for (size_t i = 0; i < G_N_ELEMENTS (rows); i++)
+    EXPECT_EQ (weight[i], 0.25 * rows[i]) << "row " << i;
+  g_object_unref (copy);
+
+  /* Nothing left beside the files: no temporary file. */
+  EXPECT_EQ (count_entries (dir.root ()), 2);
+
+  /* A folder that does not exist: an error, and no file anywhere. */
+  std::string nowhere = dir.path ("absent/exported.fits");
+  EXPECT_FALSE (gv_catalogue_export_rows (catalogue, rows, G_N_ELEMENTS (rows), nowhere.c_str (),
+                                          error.out ()));
+  EXPECT_ERROR_MENTIONS (error, "absent");
+  EXPECT_EQ (count_entries (dir.root ()), 2);
+  g_object_unref (catalogue);
 }

@@ -4,19 +4,30 @@
  * image and spectrum, a filter, the Plugins list, preferences, unloading (and the window's
  * clean-up of what a leaky plugin leaves), the addins unloaded in the window's dispose, no GTK 3
  * in the process, and a screenshot of the whole window saved under the build tree and checked
- * not blank. */
+ * not blank.
+ *
+ * Files in and out as a user moves them: File → Open through the file chooser, a catalogue
+ * dropped on the window (through the window's own GtkDropTarget), a file that is no catalogue
+ * dropped, and the three exports (image as PNG, spectrum as CSV, the grid's rows as a FITS
+ * catalogue) through their menu actions and choosers, each result read back. GtkFileChooserNative
+ * finds no portal under Xvfb and shows GTK's own GtkFileChooserDialog: the tests pick the file
+ * in that dialog and answer it as its buttons would. */
 #include "test-support.h"
 
 #include <gtk/gtk.h>
 #include <libpeas/peas.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "aclip-catalogue.h"
 #include "gv-application.h"
 #include "gv-config.h"
 #include "gv-plugins-dialog.h"
@@ -26,6 +37,7 @@
 namespace {
 
 const int kGalaxies = 60;
+const int kOtherGalaxies = 9;
 
 /* Runs the main loop until `done` holds or `seconds` pass; returns `done`'s last value. */
 bool
@@ -62,6 +74,128 @@ example_label (GvWindow *window, const char *panel = "example-panel")
   return GTK_IS_LABEL (panel_widget) ? GTK_LABEL (panel_widget) : nullptr;
 }
 
+/* The file chooser shown now, or nullptr. With no portal (none runs under Xvfb) a
+ * GtkFileChooserNative shows GTK's own GtkFileChooserDialog, a toplevel like any window. Every
+ * native chooser holds such a dialog from its creation, hidden until shown: only a visible one
+ * is the chooser on screen. */
+GtkFileChooserDialog *
+visible_file_chooser ()
+{
+  GListModel *toplevels = gtk_window_get_toplevels ();
+  GtkFileChooserDialog *found = nullptr;
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels) && found == nullptr; i++)
+    {
+      GtkWidget *window = GTK_WIDGET (g_list_model_get_item (toplevels, i));
+      if (GTK_IS_FILE_CHOOSER_DIALOG (window) && gtk_widget_get_visible (window))
+        found = GTK_FILE_CHOOSER_DIALOG (window);
+      g_object_unref (window);
+    }
+  return found;
+}
+
+/* The file `chooser` would give if accepted now, as a path ("" for none). */
+std::string
+chosen_path (GtkFileChooserDialog *chooser)
+{
+  GFile *file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (chooser));
+  char *path = file != nullptr ? g_file_get_path (file) : nullptr;
+  std::string result = path != nullptr ? path : "";
+  g_free (path);
+  g_clear_object (&file);
+  return result;
+}
+
+/* The folder `chooser` shows, as a path ("" until it has loaded one). */
+std::string
+current_folder (GtkFileChooserDialog *chooser)
+{
+  GFile *folder = gtk_file_chooser_get_current_folder (GTK_FILE_CHOOSER (chooser));
+  char *path = folder != nullptr ? g_file_get_path (folder) : nullptr;
+  std::string result = path != nullptr ? path : "";
+  g_free (path);
+  g_clear_object (&folder);
+  return result;
+}
+
+/* The controller of this type among the widget's own, or nullptr. */
+GtkEventController *
+find_controller (GtkWidget *widget, GType type)
+{
+  GListModel *controllers = gtk_widget_observe_controllers (widget);
+  GtkEventController *found = nullptr;
+  for (guint i = 0; i < g_list_model_get_n_items (controllers) && found == nullptr; i++)
+    {
+      GtkEventController *controller
+          = GTK_EVENT_CONTROLLER (g_list_model_get_item (controllers, i));
+      if (G_TYPE_CHECK_INSTANCE_TYPE (controller, type))
+        found = controller; /* the widget keeps it alive */
+      g_object_unref (controller);
+    }
+  g_object_unref (controllers);
+  return found;
+}
+
+/* The first widget of this type under `widget` (itself included), depth first, or nullptr. */
+GtkWidget *
+find_descendant (GtkWidget *widget, GType type)
+{
+  if (G_TYPE_CHECK_INSTANCE_TYPE (widget, type))
+    return widget;
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != nullptr;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = find_descendant (child, type);
+      if (found != nullptr)
+        return found;
+    }
+  return nullptr;
+}
+
+/* Drops `value` (a GdkFileList or a GFile) on the window through its GtkDropTarget, as GTK does
+ * at the end of a drag: emits the target's "drop" signal. Returns the handler's answer. */
+bool
+drop_on_window (GvWindow *window, const GValue *value)
+{
+  GtkEventController *target = find_controller (GTK_WIDGET (window), GTK_TYPE_DROP_TARGET);
+  EXPECT_NE (target, nullptr) << "the window has no drop target";
+  if (target == nullptr)
+    return false;
+  gboolean accepted = FALSE;
+  g_signal_emit_by_name (target, "drop", value, 100.0, 100.0, &accepted);
+  return accepted;
+}
+
+/* Luminance of pixel i of a texture downloaded in GDK_MEMORY_DEFAULT (B, G, R, A bytes). */
+double
+luminance (const std::vector<guchar> &pixels, size_t i)
+{
+  return 0.0722 * pixels[4 * i] + 0.7152 * pixels[4 * i + 1] + 0.2126 * pixels[4 * i + 2];
+}
+
+std::vector<std::string>
+split (const std::string &line, char separator)
+{
+  std::vector<std::string> fields;
+  std::string field;
+  std::istringstream in (line);
+  while (std::getline (in, field, separator))
+    fields.push_back (field);
+  if (!line.empty () && line.back () == separator)
+    fields.emplace_back ();
+  return fields;
+}
+
+/* A number of a CSV field; NaN when empty or not a number. */
+double
+parse_number (const std::string &field)
+{
+  if (field.empty ())
+    return NAN;
+  char *end = nullptr;
+  double value = g_ascii_strtod (field.c_str (), &end);
+  return end != nullptr && *end == '\0' ? value : NAN;
+}
+
 class Viewer : public ::testing::Test {
 protected:
   static void SetUpTestSuite ()
@@ -69,6 +203,15 @@ protected:
     /* A critical from GTK or from us is a bug: make it fail the test (it aborts). */
     g_log_set_always_fatal ((GLogLevelFlags) (G_LOG_LEVEL_CRITICAL | G_LOG_FATAL_MASK));
     dir_ = new TempDir ();
+    /* g_application_run names the program in the real viewer. Without a name, the file
+     * chooser's entry in the recent files has no command, and GLib reports a critical when
+     * GTK saves that list. */
+    g_set_prgname ("test-gv-window");
+    /* GIO (2.74) sets its MIME folders on first asking for them, which marks the MIME tables
+     * for re-reading without freeing those already read: when a content-type lookup (an icon
+     * loaded for the file chooser) has read them first, they are lost, and LeakSanitizer
+     * reports 104 bytes from libgio. Setting the folders first, before any lookup, avoids it. */
+    g_content_type_get_mime_dirs ();
     /* Settings in memory, schema and plugins from the build tree, recent files in the
      * temporary folder: the test touches nothing of the user's. */
     g_setenv ("GSETTINGS_BACKEND", "memory", TRUE);
@@ -87,6 +230,14 @@ protected:
                                   "64", "--seed", "11", "--threads", "1", "--quiet", "--out",
                                   path_ },
                                 &out, &err);
+    ASSERT_EQ (status, 0) << err;
+    /* Another, smaller catalogue in a folder of its own, to open by the chooser or a drop. */
+    g_mkdir_with_parents (dir_->path ("other").c_str (), 0755);
+    other_path_ = dir_->path ("other/other.fits");
+    status = run_astroclip ({ "simulate", "--n", std::to_string (kOtherGalaxies), "--image-size",
+                              "32", "--seed", "12", "--threads", "1", "--quiet", "--out",
+                              other_path_ },
+                            &out, &err);
     ASSERT_EQ (status, 0) << err;
 
     /* Only the example plugin, whatever else the build tree holds. */
@@ -139,6 +290,17 @@ protected:
 
   void TearDown () override
   {
+    /* A chooser a failed test left open goes, so that the next test finds only its own. */
+    for (GtkFileChooserDialog *chooser; (chooser = visible_file_chooser ()) != nullptr;)
+      {
+        if (!HasFailure ())
+          ADD_FAILURE () << "a file chooser was left open";
+        /* The window's handler destroys the chooser; a stray one is hidden. */
+        g_object_ref (chooser);
+        gtk_dialog_response (GTK_DIALOG (chooser), GTK_RESPONSE_CANCEL);
+        gtk_widget_set_visible (GTK_WIDGET (chooser), FALSE);
+        g_object_unref (chooser);
+      }
     if (window_ != nullptr)
       {
         g_signal_handlers_disconnect_by_data (window_, this);
@@ -181,8 +343,58 @@ protected:
     return id;
   }
 
+  /* Waits for the file chooser the window shows, checks it belongs to the window, picks `path`
+   * in it as a user would (its folder, then the file or, to save, the name) and presses the
+   * button that accepts it. Fills `suggested` with the name the chooser offered first. */
+  void choose_in_chooser (const std::string &path, std::string *suggested = nullptr)
+  {
+    ASSERT_TRUE (spin_until ([] { return visible_file_chooser () != nullptr; }))
+        << "no file chooser was shown";
+    GtkFileChooserDialog *chooser = visible_file_chooser ();
+    EXPECT_EQ (gtk_window_get_transient_for (GTK_WINDOW (chooser)), GTK_WINDOW (window_));
+    EXPECT_TRUE (gtk_window_get_modal (GTK_WINDOW (chooser)));
+    if (suggested != nullptr)
+      {
+        char *name = gtk_file_chooser_get_current_name (GTK_FILE_CHOOSER (chooser));
+        *suggested = name != nullptr ? name : "";
+        g_free (name);
+      }
+
+    /* A user acts once the chooser shows a folder (a file picked earlier is lost when the
+     * folder it starts in arrives). */
+    ASSERT_TRUE (spin_until ([&] { return !current_folder (chooser).empty (); }))
+        << "the chooser never showed a folder";
+    GtkFileChooser *file_chooser = GTK_FILE_CHOOSER (chooser);
+    GFile *file = g_file_new_for_path (path.c_str ());
+    GError *error = nullptr;
+    if (gtk_file_chooser_get_action (file_chooser) == GTK_FILE_CHOOSER_ACTION_SAVE)
+      {
+        /* To save: go to the folder, type the name. */
+        GFile *folder = g_file_get_parent (file);
+        EXPECT_TRUE (gtk_file_chooser_set_current_folder (file_chooser, folder, &error))
+            << (error ? error->message : "");
+        g_object_unref (folder);
+        char *name = g_file_get_basename (file);
+        gtk_file_chooser_set_current_name (file_chooser, name);
+        g_free (name);
+      }
+    else
+      EXPECT_TRUE (gtk_file_chooser_set_file (file_chooser, file, &error))
+          << (error ? error->message : "");
+    g_clear_error (&error);
+    g_object_unref (file);
+    /* The chooser loads the folder, then selects the file in it. */
+    ASSERT_TRUE (spin_until ([&] { return chosen_path (chooser) == path; }))
+        << "the chooser gives \"" << chosen_path (chooser) << "\", not " << path;
+
+    gtk_dialog_response (GTK_DIALOG (chooser), GTK_RESPONSE_ACCEPT);
+    EXPECT_TRUE (spin_until ([] { return visible_file_chooser () == nullptr; }))
+        << "the chooser stayed on screen";
+  }
+
   static TempDir *dir_;
   static std::string path_;
+  static std::string other_path_;
   static GvApplication *app_;
   GvWindow *window_ = nullptr;
   std::vector<gint64> selection_ids_;
@@ -190,6 +402,7 @@ protected:
 
 TempDir *Viewer::dir_ = nullptr;
 std::string Viewer::path_;
+std::string Viewer::other_path_;
 GvApplication *Viewer::app_ = nullptr;
 
 TEST_F (Viewer, OpensTheCatalogueAndShowsTheFirstGalaxy)
@@ -447,6 +660,354 @@ TEST_F (Viewer, OpeningAMissingFileShowsAnError)
              std::string::npos)
       << gv_window_get_message (window_);
   EXPECT_EQ (gv_window_get_catalogue (window_), before); /* the open catalogue stays */
+}
+
+/* File → Open (Ctrl+O, app.open): the chooser starts in the open catalogue's folder; the file
+ * picked in it is opened, replacing the catalogue. */
+TEST_F (Viewer, FileChooserOpensTheChosenCatalogue)
+{
+  GvCatalogue *before = gv_window_get_catalogue (window_);
+  ASSERT_EQ (gtk_application_get_active_window (GTK_APPLICATION (app_)), GTK_WINDOW (window_));
+  g_action_group_activate_action (G_ACTION_GROUP (app_), "open", nullptr);
+  ASSERT_TRUE (spin_until ([] { return visible_file_chooser () != nullptr; }));
+  GtkFileChooserDialog *chooser = visible_file_chooser ();
+  EXPECT_EQ (gtk_file_chooser_get_action (GTK_FILE_CHOOSER (chooser)),
+             GTK_FILE_CHOOSER_ACTION_OPEN);
+  /* The chooser shows the folder once it has read it. */
+  spin_until ([&] { return !current_folder (chooser).empty (); });
+  EXPECT_EQ (current_folder (chooser), dir_->root ()) << "not the open catalogue's folder";
+
+  choose_in_chooser (other_path_);
+  if (HasFatalFailure ())
+    return;
+  ASSERT_TRUE (spin_until ([&] {
+    GvCatalogue *catalogue = gv_window_get_catalogue (window_);
+    return catalogue != nullptr && catalogue != before;
+  })) << "the chosen catalogue was not opened: " << (gv_window_get_message (window_) ?: "");
+  GvCatalogue *catalogue = gv_window_get_catalogue (window_);
+  EXPECT_EQ (std::string (gv_catalogue_get_path (catalogue)), other_path_);
+  EXPECT_EQ (gv_catalogue_get_n_rows (catalogue), kOtherGalaxies);
+  EXPECT_EQ (gv_catalogue_get_image_width (catalogue), 32);
+  EXPECT_EQ (gv_window_get_message (window_), nullptr) << gv_window_get_message (window_);
+  EXPECT_NE (std::string (gtk_window_get_title (GTK_WINDOW (window_))).find ("other.fits"),
+             std::string::npos)
+      << gtk_window_get_title (GTK_WINDOW (window_));
+  /* Its first galaxy is shown. */
+  ASSERT_TRUE (spin_until ([&] {
+    GvGalaxy *galaxy = gv_window_get_selected_galaxy (window_);
+    return galaxy != nullptr && gv_galaxy_get_catalogue (galaxy) == catalogue;
+  }));
+  EXPECT_EQ (gv_galaxy_get_id (gv_window_get_selected_galaxy (window_)),
+             gv_catalogue_get_ids (catalogue)[0]);
+}
+
+/* Cancelling the chooser opens nothing; the next Ctrl+O shows a chooser again. */
+TEST_F (Viewer, CancellingTheFileChooserKeepsTheCatalogue)
+{
+  GvCatalogue *before = gv_window_get_catalogue (window_);
+  g_action_group_activate_action (G_ACTION_GROUP (app_), "open", nullptr);
+  ASSERT_TRUE (spin_until ([] { return visible_file_chooser () != nullptr; }));
+  GtkFileChooserDialog *chooser = visible_file_chooser ();
+  ASSERT_TRUE (spin_until ([&] { return !current_folder (chooser).empty (); }));
+  GFile *file = g_file_new_for_path (other_path_.c_str ());
+  EXPECT_TRUE (gtk_file_chooser_set_file (GTK_FILE_CHOOSER (chooser), file, nullptr));
+  g_object_unref (file);
+  ASSERT_TRUE (spin_until ([&] { return chosen_path (chooser) == other_path_; }));
+  gtk_dialog_response (GTK_DIALOG (chooser), GTK_RESPONSE_CANCEL);
+  EXPECT_TRUE (spin_until ([] { return visible_file_chooser () == nullptr; }));
+  spin_for (0.5); /* time enough for an open to finish, had one started */
+  EXPECT_EQ (gv_window_get_catalogue (window_), before);
+  EXPECT_EQ (std::string (gv_catalogue_get_path (before)), path_);
+
+  g_action_group_activate_action (G_ACTION_GROUP (app_), "open", nullptr);
+  choose_in_chooser (other_path_);
+  if (HasFatalFailure ())
+    return;
+  EXPECT_TRUE (spin_until ([&] { return gv_window_get_catalogue (window_) != before; }));
+  EXPECT_EQ (gv_catalogue_get_n_rows (gv_window_get_catalogue (window_)), kOtherGalaxies);
+}
+
+/* A catalogue dragged from a file manager arrives as a GdkFileList (the first file is opened);
+ * one given as a GFile is opened too. */
+TEST_F (Viewer, DroppingACatalogueOpensIt)
+{
+  GtkDropTarget *target = GTK_DROP_TARGET (
+      find_controller (GTK_WIDGET (window_), GTK_TYPE_DROP_TARGET));
+  ASSERT_NE (target, nullptr);
+  gsize n_types = 0;
+  const GType *types = gtk_drop_target_get_gtypes (target, &n_types);
+  ASSERT_NE (types, nullptr);
+  EXPECT_NE (std::find (types, types + n_types, GDK_TYPE_FILE_LIST), types + n_types);
+  EXPECT_NE (gtk_drop_target_get_actions (target) & GDK_ACTION_COPY, 0);
+
+  GvCatalogue *before = gv_window_get_catalogue (window_);
+  GFile *other = g_file_new_for_path (other_path_.c_str ());
+  GFile *first = g_file_new_for_path (path_.c_str ());
+  GFile *files[] = { other, first };
+  GValue value = G_VALUE_INIT;
+  g_value_init (&value, GDK_TYPE_FILE_LIST);
+  g_value_take_boxed (&value, gdk_file_list_new_from_array (files, G_N_ELEMENTS (files)));
+  EXPECT_TRUE (drop_on_window (window_, &value));
+  g_value_unset (&value);
+
+  ASSERT_TRUE (spin_until ([&] { return gv_window_get_catalogue (window_) != before; }))
+      << "the dropped catalogue was not opened: " << (gv_window_get_message (window_) ?: "");
+  GvCatalogue *dropped = gv_window_get_catalogue (window_);
+  EXPECT_EQ (std::string (gv_catalogue_get_path (dropped)), other_path_);
+  EXPECT_EQ (gv_catalogue_get_n_rows (dropped), kOtherGalaxies);
+  EXPECT_EQ (gv_window_get_message (window_), nullptr) << gv_window_get_message (window_);
+  EXPECT_NE (std::string (gtk_window_get_title (GTK_WINDOW (window_))).find ("other.fits"),
+             std::string::npos);
+
+  /* A single GFile: back to the first catalogue. */
+  g_value_init (&value, G_TYPE_FILE);
+  g_value_set_object (&value, first);
+  EXPECT_TRUE (drop_on_window (window_, &value));
+  g_value_unset (&value);
+  ASSERT_TRUE (spin_until ([&] { return gv_window_get_catalogue (window_) != dropped; }));
+  EXPECT_EQ (std::string (gv_catalogue_get_path (gv_window_get_catalogue (window_))), path_);
+  EXPECT_EQ (gv_catalogue_get_n_rows (gv_window_get_catalogue (window_)), kGalaxies);
+  g_object_unref (other);
+  g_object_unref (first);
+}
+
+/* A dropped file that is no catalogue: an error naming it in the message bar, and the
+ * catalogue and galaxy shown stay. */
+TEST_F (Viewer, DroppingAFileThatIsNoCatalogueShowsAnError)
+{
+  std::string notes = dir_->path ("notes.txt");
+  ASSERT_TRUE (g_file_set_contents (notes.c_str (), "Observing notes, not a FITS file.\n", -1,
+                                    nullptr));
+  GvCatalogue *before = gv_window_get_catalogue (window_);
+  GvGalaxy *selected = gv_window_get_selected_galaxy (window_);
+  ASSERT_EQ (gv_window_get_message (window_), nullptr);
+
+  GFile *file = g_file_new_for_path (notes.c_str ());
+  GValue value = G_VALUE_INIT;
+  g_value_init (&value, GDK_TYPE_FILE_LIST);
+  g_value_take_boxed (&value, gdk_file_list_new_from_array (&file, 1));
+  drop_on_window (window_, &value);
+  g_value_unset (&value);
+  g_object_unref (file);
+
+  ASSERT_TRUE (spin_until ([this] { return gv_window_get_message (window_) != nullptr; }))
+      << "no message after dropping a text file";
+  std::string message = gv_window_get_message (window_);
+  EXPECT_NE (message.find (notes), std::string::npos) << message;
+  /* With the reason the catalogue reader gives. */
+  GError *error = nullptr;
+  GvCatalogue *none = gv_catalogue_open (notes.c_str (), &error);
+  EXPECT_EQ (none, nullptr);
+  ASSERT_NE (error, nullptr);
+  EXPECT_NE (message.find (error->message), std::string::npos)
+      << message << "\nlacks the reader's reason: " << error->message;
+  g_clear_error (&error);
+  g_clear_object (&none);
+  /* Shown in the window's message bar, as an error. */
+  GtkInfoBar *bar = GTK_INFO_BAR (find_descendant (GTK_WIDGET (window_), GTK_TYPE_INFO_BAR));
+  ASSERT_NE (bar, nullptr);
+  EXPECT_TRUE (gtk_widget_get_visible (GTK_WIDGET (bar)));
+  EXPECT_TRUE (gtk_info_bar_get_revealed (bar));
+  EXPECT_EQ (gtk_info_bar_get_message_type (bar), GTK_MESSAGE_ERROR);
+  GtkWidget *label = find_descendant (GTK_WIDGET (bar), GTK_TYPE_LABEL);
+  ASSERT_NE (label, nullptr);
+  EXPECT_EQ (std::string (gtk_label_get_text (GTK_LABEL (label))), message);
+  EXPECT_EQ (gv_window_get_catalogue (window_), before);
+  EXPECT_EQ (gv_window_get_selected_galaxy (window_), selected);
+  EXPECT_EQ (gv_galaxy_grid_get_n_total (gv_window_get_grid (window_)), (guint) kGalaxies);
+  EXPECT_NE (std::string (gtk_window_get_title (GTK_WINDOW (window_))).find ("sim.fits"),
+             std::string::npos);
+}
+
+/* Export Image…: the selected galaxy's image as displayed, one PNG pixel per image pixel. */
+TEST_F (Viewer, ExportImageWritesThePngOfTheSelectedGalaxy)
+{
+  gint64 id = select_row_by_id (7);
+  GAction *action = g_action_map_lookup_action (G_ACTION_MAP (window_), "export-image");
+  ASSERT_NE (action, nullptr);
+  ASSERT_TRUE (g_action_get_enabled (action));
+  std::string png = dir_->path ("exported-image.png");
+  g_remove (png.c_str ());
+
+  g_action_activate (action, nullptr);
+  std::string suggested;
+  choose_in_chooser (png, &suggested);
+  if (HasFatalFailure ())
+    return;
+  EXPECT_EQ (suggested, "galaxy-" + std::to_string (id) + ".png");
+  ASSERT_TRUE (g_file_test (png.c_str (), G_FILE_TEST_IS_REGULAR))
+      << (gv_window_get_message (window_) ?: "no message");
+  ASSERT_NE (gv_window_get_message (window_), nullptr);
+  EXPECT_NE (std::string (gv_window_get_message (window_)).find (png), std::string::npos)
+      << gv_window_get_message (window_);
+
+  GError *error = nullptr;
+  GdkTexture *texture = gdk_texture_new_from_filename (png.c_str (), &error);
+  ASSERT_NE (texture, nullptr) << error->message;
+  GvCatalogue *catalogue = gv_window_get_catalogue (window_);
+  int width = gdk_texture_get_width (texture), height = gdk_texture_get_height (texture);
+  EXPECT_EQ (width, gv_catalogue_get_image_width (catalogue));
+  EXPECT_EQ (height, gv_catalogue_get_image_height (catalogue));
+  ASSERT_EQ (width, 64);
+  ASSERT_EQ (height, 64);
+  std::vector<guchar> pixels ((size_t) width * height * 4);
+  gdk_texture_download (texture, pixels.data (), (gsize) width * 4);
+
+  /* The rendering shown in the image view, pixel for pixel. */
+  GdkTexture *shown = gv_image_view_get_texture (
+      gv_detail_view_get_image_view (gv_window_get_detail_view (window_)));
+  ASSERT_NE (shown, nullptr);
+  ASSERT_EQ (gdk_texture_get_width (shown), width);
+  std::vector<guchar> shown_pixels (pixels.size ());
+  gdk_texture_download (shown, shown_pixels.data (), (gsize) width * 4);
+  EXPECT_TRUE (shown_pixels == pixels) << "the PNG is not the image shown";
+  g_object_unref (shown);
+
+  /* Not blank: the galaxy, in the middle of the cutout, is brighter than the sky at its edge. */
+  double centre = 0, edge = 0, low = 255, high = 0;
+  int n_centre = 0, n_edge = 0;
+  for (int y = 0; y < height; y++)
+    for (int x = 0; x < width; x++)
+      {
+        double l = luminance (pixels, (size_t) y * width + x);
+        low = std::min (low, l);
+        high = std::max (high, l);
+        if (std::abs (x - width / 2) < 4 && std::abs (y - height / 2) < 4)
+          centre += l, n_centre++;
+        else if (x < 4 || y < 4 || x >= width - 4 || y >= height - 4)
+          edge += l, n_edge++;
+      }
+  EXPECT_GT (high - low, 100.0) << "the exported image is flat";
+  EXPECT_GT (centre / n_centre, edge / n_edge + 30.0)
+      << "centre " << centre / n_centre << ", edge " << edge / n_edge;
+  g_object_unref (texture);
+}
+
+/* Export Spectrum…: a comment line with the galaxy's ID, a header, then one line per pixel of
+ * the spectrum with its wavelength, flux, ivar and smoothed flux. */
+TEST_F (Viewer, ExportSpectrumWritesOneLinePerPixel)
+{
+  gint64 id = select_row_by_id (7);
+  GvGalaxy *galaxy = gv_window_get_selected_galaxy (window_);
+  int n = 0;
+  const float *flux = gv_galaxy_get_spectrum (galaxy, &n);
+  const float *ivar = gv_galaxy_get_spectrum_ivar (galaxy);
+  ASSERT_NE (flux, nullptr);
+  GvCatalogue *catalogue = gv_window_get_catalogue (window_);
+  ASSERT_EQ (n, gv_catalogue_get_n_wave (catalogue));
+  const double *wavelength = gv_catalogue_get_wavelength (catalogue);
+  std::string csv = dir_->path ("exported-spectrum.csv");
+  g_remove (csv.c_str ());
+
+  g_action_group_activate_action (G_ACTION_GROUP (window_), "export-spectrum", nullptr);
+  std::string suggested;
+  choose_in_chooser (csv, &suggested);
+  if (HasFatalFailure ())
+    return;
+  EXPECT_EQ (suggested, "galaxy-" + std::to_string (id) + "-spectrum.csv");
+  ASSERT_TRUE (g_file_test (csv.c_str (), G_FILE_TEST_IS_REGULAR))
+      << (gv_window_get_message (window_) ?: "no message");
+
+  std::ifstream in (csv);
+  std::string line;
+  ASSERT_TRUE (std::getline (in, line));
+  EXPECT_EQ (line.rfind ("# ID " + std::to_string (id) + " ", 0), 0u) << line;
+  ASSERT_TRUE (std::getline (in, line));
+  EXPECT_EQ (line, "wavelength,flux,ivar,smoothed_flux");
+  int rows = 0, good = 0;
+  while (std::getline (in, line))
+    {
+      std::vector<std::string> fields = split (line, ',');
+      ASSERT_EQ (fields.size (), 4u) << "line " << rows + 3 << ": " << line;
+      ASSERT_LT (rows, n) << "more lines than pixels";
+      int i = rows++;
+      EXPECT_NEAR (parse_number (fields[0]), wavelength[i], 1e-6 * wavelength[i]) << line;
+      EXPECT_EQ ((float) parse_number (fields[2]), ivar[i]) << line;
+      if (ivar[i] > 0)
+        {
+          good++;
+          for (int f = 0; f < 4; f++)
+            EXPECT_TRUE (std::isfinite (parse_number (fields[f])))
+                << "line " << i + 3 << " field " << f << ": " << line;
+          EXPECT_EQ ((float) parse_number (fields[1]), flux[i]) << line;
+        }
+    }
+  EXPECT_EQ (rows, n);
+  EXPECT_GT (good, n / 2) << "too few good pixels for the test to mean anything";
+}
+
+/* Export Selection…: the rows the grid shows (here those the filter keeps), in its order, as a
+ * FITS catalogue that the core library opens. */
+TEST_F (Viewer, ExportSelectionWritesTheShownRowsAsACatalogue)
+{
+  GvCatalogue *catalogue = gv_window_get_catalogue (window_);
+  const double *z = gv_catalogue_get_column (catalogue, "Z");
+  ASSERT_NE (z, nullptr);
+  std::vector<gint64> expected_ids;
+  for (int i = 0; i < kGalaxies; i++)
+    if (z[i] < 0.2)
+      expected_ids.push_back (gv_catalogue_get_ids (catalogue)[i]);
+  ASSERT_GT (expected_ids.size (), 1u);
+  ASSERT_LT (expected_ids.size (), (size_t) kGalaxies);
+  GvGalaxyGrid *grid = gv_window_get_grid (window_);
+  ASSERT_TRUE (gv_galaxy_grid_set_filter_text (grid, "Z < 0.2", nullptr));
+  ASSERT_TRUE (spin_until ([&] { return gv_galaxy_grid_get_n_shown (grid) == expected_ids.size (); }));
+  gsize n_shown = 0;
+  gint64 *shown = gv_galaxy_grid_dup_shown_rows (grid, &n_shown);
+  std::vector<gint64> shown_ids;
+  for (gsize i = 0; i < n_shown; i++)
+    shown_ids.push_back (gv_catalogue_get_ids (catalogue)[shown[i]]);
+  g_free (shown);
+
+  std::string fits = dir_->path ("exported-selection.fits");
+  g_remove (fits.c_str ());
+  g_action_group_activate_action (G_ACTION_GROUP (window_), "export-selection", nullptr);
+  std::string suggested;
+  choose_in_chooser (fits, &suggested);
+  if (HasFatalFailure ())
+    return;
+  EXPECT_EQ (suggested, "sim-selection.fits");
+  /* Written on a worker thread, reported when done. */
+  ASSERT_TRUE (spin_until ([this] { return gv_window_get_message (window_) != nullptr; }, 60));
+  std::string message = gv_window_get_message (window_);
+  EXPECT_NE (message.find (fits), std::string::npos) << message;
+  EXPECT_NE (message.find (std::to_string (expected_ids.size ())), std::string::npos) << message;
+
+  GError *error = nullptr;
+  AclipCatalogue *exported = aclip_catalogue_open (fits.c_str (), &error);
+  ASSERT_NE (exported, nullptr) << error->message;
+  gint64 n_rows = aclip_catalogue_n_rows (exported);
+  ASSERT_EQ (n_rows, (gint64) expected_ids.size ());
+  std::vector<gint64> ids (n_rows);
+  EXPECT_TRUE (aclip_catalogue_read_ids (exported, 0, n_rows, ids.data (), &error))
+      << (error ? error->message : "");
+  g_clear_error (&error);
+  EXPECT_EQ (ids, shown_ids) << "not the grid's rows in its order";
+  std::vector<gint64> sorted = ids;
+  std::sort (sorted.begin (), sorted.end ());
+  std::sort (expected_ids.begin (), expected_ids.end ());
+  EXPECT_EQ (sorted, expected_ids) << "not the galaxies with Z < 0.2";
+  EXPECT_TRUE (aclip_catalogue_has_images (exported));
+  EXPECT_EQ (aclip_catalogue_image_width (exported), 64);
+  EXPECT_EQ (aclip_catalogue_n_wave (exported), gv_catalogue_get_n_wave (catalogue));
+  aclip_catalogue_free (exported);
+}
+
+/* Closing the window while an export's chooser is open takes the chooser with it: the
+ * chooser's answer would otherwise reach a window that is gone. */
+TEST_F (Viewer, ClosingTheWindowClosesItsExportChooser)
+{
+  g_action_group_activate_action (G_ACTION_GROUP (window_), "export-image", nullptr);
+  ASSERT_TRUE (spin_until ([] { return visible_file_chooser () != nullptr; }));
+  GtkFileChooserDialog *chooser = visible_file_chooser ();
+  g_object_ref (chooser);
+  g_signal_handlers_disconnect_by_data (window_, this);
+  gtk_window_destroy (GTK_WINDOW (window_));
+  g_object_unref (window_);
+  window_ = nullptr;
+  EXPECT_FALSE (gtk_widget_get_visible (GTK_WIDGET (chooser)));
+  EXPECT_EQ (visible_file_chooser (), nullptr);
+  g_object_unref (chooser);
 }
 
 TEST_F (Viewer, NoGtk3InTheProcess)

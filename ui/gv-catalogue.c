@@ -13,8 +13,11 @@
 #include "gv-catalogue.h"
 
 #include "aclip-catalogue.h"
+#include "aclip-fits.h"
 
+#include <errno.h>
 #include <glib/gi18n.h>
+#include <glib/gstdio.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -419,6 +422,73 @@ is_required_column (const char *name)
   return FALSE;
 }
 
+/* Extra int64 columns are copied exactly. The core's writer takes extra values as doubles,
+ * which hold integers exactly only up to 2^53 (a DESI TARGETID is larger): it is given 0 for
+ * them, and their values, read as int64 from the source, are written into its file before the
+ * file takes its final name. */
+typedef struct
+{
+  const char *name;
+  int source_column; /* FITS column number in the source's GALAXIES table */
+  gint64 *values;    /* the exported rows' values, in export order */
+} ExactColumn;
+
+static void
+exact_column_clear (gpointer data)
+{
+  ExactColumn *column = data;
+  g_free (column->values);
+}
+
+/* Which extras are int64 columns that can be copied exactly: stored as int64 without scaling
+ * or null value (those keep going through doubles, where a null is NaN). Sets their layout
+ * type to int64 and adds them to `exact`. */
+static gboolean
+find_exact_columns (AclipFits *source, AclipExtraColumn *extra, int n_extra, gsize n_rows,
+                    GArray *exact, GError **error)
+{
+  if (!aclip_fits_move_to_name (source, "GALAXIES", NULL, error))
+    return FALSE;
+  for (int e = 0; e < n_extra; e++)
+    {
+      AclipFitsColumn column;
+      AclipFitsColumnStorage storage;
+      if (!aclip_fits_column (source, extra[e].name, &column, error)
+          || !aclip_fits_column_storage (source, column.number, &storage, error))
+        return FALSE;
+      if (column.type != ACLIP_FITS_TYPE_INT64 || column.repeat != 1 || column.scaled
+          || storage.has_null)
+        continue;
+      extra[e].type = ACLIP_COLUMN_INT64;
+      ExactColumn exact_column = {
+        .name = extra[e].name,
+        .source_column = column.number,
+        .values = g_new0 (gint64, MAX (n_rows, 1)),
+      };
+      g_array_append_val (exact, exact_column);
+    }
+  return TRUE;
+}
+
+/* Writes the exact columns' values into the finished file at `path`. */
+static gboolean
+write_exact_columns (const char *path, GArray *exact, gsize n_rows, GError **error)
+{
+  g_autoptr (AclipFits) fits = aclip_fits_open (path, TRUE, error);
+  if (fits == NULL || !aclip_fits_move_to_name (fits, "GALAXIES", NULL, error))
+    return FALSE;
+  for (guint i = 0; i < exact->len && n_rows > 0; i++)
+    {
+      ExactColumn *exact_column = &g_array_index (exact, ExactColumn, i);
+      AclipFitsColumn column;
+      if (!aclip_fits_column (fits, exact_column->name, &column, error)
+          || !aclip_fits_write_column_int64 (fits, column.number, 0, 0, (gint64) n_rows,
+                                             exact_column->values, error))
+        return FALSE;
+    }
+  return aclip_fits_flush (fits, error);
+}
+
 gboolean
 gv_catalogue_export_rows (GvCatalogue *self, const gint64 *rows, gsize n_rows, const char *path,
                           GError **error)
@@ -454,9 +524,44 @@ gv_catalogue_export_rows (GvCatalogue *self, const gint64 *rows, gsize n_rows, c
         extra_index[n_extra++] = (int) c;
       }
 
-  g_autofree char *source = g_path_get_basename (self->path);
+  /* The int64 extras, read from the source as int64 (exact_index: their place in `exact`, or
+   * −1 for the extras written from doubles). */
+  g_autoptr (AclipFits) source = NULL;
+  g_autoptr (GArray) exact = g_array_new (FALSE, TRUE, sizeof (ExactColumn));
+  g_array_set_clear_func (exact, exact_column_clear);
+  g_autofree int *exact_index = g_new (int, MAX (n_extra, 1));
+  if (n_extra > 0)
+    {
+      source = aclip_fits_open (self->path, FALSE, error);
+      if (source == NULL || !find_exact_columns (source, extra, n_extra, n_rows, exact, error))
+        return FALSE;
+    }
+  for (int e = 0, next = 0; e < n_extra; e++)
+    exact_index[e] = extra[e].type == ACLIP_COLUMN_INT64 ? next++ : -1;
+
+  /* With exact columns, the writer's file is completed under a temporary name beside `path`,
+   * so that `path` still appears only when the file is complete. */
+  g_autofree char *target = NULL;
+  if (exact->len > 0)
+    {
+      target = g_strdup_printf ("%s.tmp-XXXXXX", path);
+      int descriptor = g_mkstemp (target);
+      if (descriptor < 0)
+        {
+          int saved_errno = errno;
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                       _("Could not create a file beside “%s”: %s"), path,
+                       g_strerror (saved_errno));
+          return FALSE;
+        }
+      g_close (descriptor, NULL);
+    }
+  else
+    target = g_strdup (path);
+
+  g_autofree char *source_name = g_path_get_basename (self->path);
   g_autofree char *history = g_strdup_printf ("Galaxy Viewer: %" G_GSIZE_FORMAT " rows of %s",
-                                              n_rows, source);
+                                              n_rows, source_name);
   AclipCatalogueLayout layout;
   aclip_catalogue_layout_init_desi (&layout, self->has_images ? self->image_height : 0,
                                     self->has_images ? self->image_width : 0);
@@ -468,9 +573,13 @@ gv_catalogue_export_rows (GvCatalogue *self, const gint64 *rows, gsize n_rows, c
   layout.extra = extra;
   layout.history = history;
 
-  g_autoptr (AclipCatalogueWriter) writer = aclip_catalogue_writer_new (path, &layout, error);
+  g_autoptr (AclipCatalogueWriter) writer = aclip_catalogue_writer_new (target, &layout, error);
   if (writer == NULL)
-    return FALSE;
+    {
+      if (exact->len > 0)
+        g_unlink (target);
+      return FALSE;
+    }
 
   g_autofree double *extra_values = g_new (double, MAX (n_extra, 1));
   g_autofree float *image
@@ -481,19 +590,43 @@ gv_catalogue_export_rows (GvCatalogue *self, const gint64 *rows, gsize n_rows, c
   g_autofree float *ivar = self->has_spectra ? g_new (float, self->n_wave) : NULL;
 
   AclipCatalogue *handle = acquire_handle (self, error);
-  if (handle == NULL)
-    return FALSE;
-  gboolean ok = TRUE;
+  gboolean ok = handle != NULL;
   for (gsize i = 0; i < n_rows && ok; i++)
     {
       AclipGalaxy galaxy = { .image = image, .spectrum = spectrum, .spectrum_ivar = ivar };
       ok = aclip_catalogue_read_galaxy (handle, rows[i], &galaxy, error);
       for (int e = 0; ok && e < n_extra; e++)
-        extra_values[e] = self->column_values[extra_index[e]][rows[i]];
+        {
+          if (exact_index[e] < 0)
+            {
+              extra_values[e] = self->column_values[extra_index[e]][rows[i]];
+              continue;
+            }
+          ExactColumn *exact_column = &g_array_index (exact, ExactColumn, exact_index[e]);
+          extra_values[e] = 0; /* written exactly afterwards */
+          ok = aclip_fits_read_column_int64 (source, exact_column->source_column, rows[i], 0, 1,
+                                             &exact_column->values[i], error);
+        }
       ok = ok && aclip_catalogue_writer_append (writer, &galaxy, n_extra > 0 ? extra_values : NULL,
                                                 error);
     }
-  release_handle (self, handle);
+  if (handle != NULL)
+    release_handle (self, handle);
 
-  return ok && aclip_catalogue_writer_finish (writer, error);
+  ok = ok && aclip_catalogue_writer_finish (writer, error);
+  if (exact->len == 0)
+    return ok;
+
+  ok = ok && write_exact_columns (target, exact, n_rows, error);
+  if (ok && g_rename (target, path) != 0)
+    {
+      int saved_errno = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                   _("Could not rename “%s” to “%s”: %s"), target, path,
+                   g_strerror (saved_errno));
+      ok = FALSE;
+    }
+  if (!ok)
+    g_unlink (target);
+  return ok;
 }

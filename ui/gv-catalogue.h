@@ -54,8 +54,10 @@ GvGalaxy *gv_catalogue_read_galaxy (GvCatalogue *self, gint64 row, gboolean with
  * and pixel scale. The file appears only when complete (core's writer renames a temporary
  * file), replacing any file at `path`. Images are written as float32 whatever the source's
  * storage, so values read back are exactly the values read here. Columns beyond the required
- * ones are written as float64 (the values gv_catalogue_get_column holds). Blocking: run it off
- * the main thread for large selections. */
+ * ones are written as float64 (the values gv_catalogue_get_column holds), except int64 columns
+ * (without TSCAL/TZERO or TNULL), which are copied as int64 with their exact values (a DESI
+ * TARGETID exceeds 2^53, beyond what a double holds exactly). Blocking: run it off the main
+ * thread for large selections. */
 gboolean gv_catalogue_export_rows (GvCatalogue *self, const gint64 *rows, gsize n_rows,
                                    const char *path, GError **error);
 

@@ -86,7 +86,8 @@ struct _GvWindow
   gint64 reading_row; /* the row being read (−1: none), so that it is not read twice */
   char *message_text;
   guint message_timeout;
-  GtkNativeDialog *chooser;
+  GtkNativeDialog *chooser;        /* File → Open's, while shown */
+  GtkNativeDialog *export_chooser; /* an export's, while shown */
 };
 
 G_DEFINE_FINAL_TYPE (GvWindow, gv_window, GTK_TYPE_APPLICATION_WINDOW)
@@ -970,6 +971,44 @@ export_selection_async (GvWindow *self, const char *path, const char *display_na
   g_task_run_in_thread (task, export_selection_thread);
 }
 
+/* Writes what `kind` exports to `file`, and says so in the message bar. */
+static void
+export_to_file (GvWindow *self, ExportKind kind, GFile *file)
+{
+  g_autofree char *path = g_file_get_path (file);
+  g_autofree char *name = g_file_get_parse_name (file);
+  g_autoptr (GError) error = NULL;
+  gboolean ok = FALSE;
+
+  if (path != NULL && kind == EXPORT_SELECTION && self->catalogue != NULL)
+    {
+      /* Reported when done. */
+      export_selection_async (self, path, name);
+      return;
+    }
+  if (path == NULL)
+    g_set_error_literal (&error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                         _("Only local files can be written."));
+  else if (kind == EXPORT_IMAGE)
+    ok = gv_detail_view_export_png (GV_DETAIL_VIEW (self->detail), path, &error);
+  else if (kind == EXPORT_SPECTRUM)
+    ok = gv_detail_view_export_spectrum_csv (GV_DETAIL_VIEW (self->detail), path, &error);
+  else
+    g_set_error_literal (&error, G_IO_ERROR, G_IO_ERROR_FAILED, _("No catalogue is open."));
+
+  if (ok)
+    {
+      g_autofree char *text = g_strdup_printf (_("Saved “%s”."), name);
+      gv_window_show_message (self, GTK_MESSAGE_INFO, text);
+    }
+  else
+    {
+      g_autofree char *text = g_strdup_printf (_("Could not save “%s”: %s"), name,
+                                               error->message);
+      gv_window_show_message (self, GTK_MESSAGE_ERROR, text);
+    }
+}
+
 static void
 on_export_response (GtkNativeDialog *dialog, int response, GvWindow *self)
 {
@@ -978,44 +1017,12 @@ on_export_response (GtkNativeDialog *dialog, int response, GvWindow *self)
   if (response == GTK_RESPONSE_ACCEPT)
     {
       g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
-      g_autofree char *path = file != NULL ? g_file_get_path (file) : NULL;
-      g_autoptr (GError) error = NULL;
-      gboolean ok = FALSE;
-
-      g_autofree char *name = file != NULL ? g_file_get_parse_name (file) : g_strdup ("");
-
-      if (path != NULL && kind == EXPORT_SELECTION && self->catalogue != NULL)
-        {
-          /* Reported when done. */
-          export_selection_async (self, path, name);
-          gtk_native_dialog_destroy (dialog);
-          g_object_unref (dialog);
-          return;
-        }
-      if (path == NULL)
-        g_set_error_literal (&error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                             _("Only local files can be written."));
-      else if (kind == EXPORT_IMAGE)
-        ok = gv_detail_view_export_png (GV_DETAIL_VIEW (self->detail), path, &error);
-      else if (kind == EXPORT_SPECTRUM)
-        ok = gv_detail_view_export_spectrum_csv (GV_DETAIL_VIEW (self->detail), path, &error);
-      else
-        g_set_error_literal (&error, G_IO_ERROR, G_IO_ERROR_FAILED, _("No catalogue is open."));
-
-      if (ok)
-        {
-          g_autofree char *text = g_strdup_printf (_("Saved “%s”."), name);
-          gv_window_show_message (self, GTK_MESSAGE_INFO, text);
-        }
-      else
-        {
-          g_autofree char *text = g_strdup_printf (_("Could not save “%s”: %s"), name,
-                                                   error->message);
-          gv_window_show_message (self, GTK_MESSAGE_ERROR, text);
-        }
+      if (file != NULL)
+        export_to_file (self, kind, file);
     }
   gtk_native_dialog_destroy (dialog);
-  g_object_unref (dialog);
+  if (self->export_chooser == dialog)
+    g_clear_object (&self->export_chooser);
 }
 
 static void
@@ -1025,6 +1032,13 @@ export_with_chooser (GvWindow *self, ExportKind kind)
                                         N_("Export Selection") };
   static const char *const suffixes[] = { "png", "csv", "fits" };
 
+  /* One export at a time: the window owns its chooser, so that closing the window takes the
+   * chooser with it (its response handler uses the window). */
+  if (self->export_chooser != NULL)
+    {
+      gtk_native_dialog_destroy (self->export_chooser);
+      g_clear_object (&self->export_chooser);
+    }
   GtkFileChooserNative *chooser = gtk_file_chooser_native_new (
       _(titles[kind]), GTK_WINDOW (self), GTK_FILE_CHOOSER_ACTION_SAVE, _("_Save"),
       _("_Cancel"));
@@ -1048,7 +1062,8 @@ export_with_chooser (GvWindow *self, ExportKind kind)
 
   g_object_set_data (G_OBJECT (chooser), "gv-export-kind", GINT_TO_POINTER (kind));
   g_signal_connect (chooser, "response", G_CALLBACK (on_export_response), self);
-  gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
+  self->export_chooser = GTK_NATIVE_DIALOG (chooser);
+  gtk_native_dialog_show (self->export_chooser);
 }
 
 /* Recent files ---------------------------------------------------------------------------- */
@@ -1421,6 +1436,11 @@ gv_window_dispose (GObject *object)
     {
       gtk_native_dialog_destroy (self->chooser);
       g_clear_object (&self->chooser);
+    }
+  if (self->export_chooser != NULL)
+    {
+      gtk_native_dialog_destroy (self->export_chooser);
+      g_clear_object (&self->export_chooser);
     }
   g_signal_handlers_disconnect_by_data (gtk_recent_manager_get_default (), self);
   if (self->panels != NULL)
