@@ -1552,7 +1552,7 @@ export_job_free (gpointer data)
   g_free (job);
 }
 
-/* Worker thread: the neighbours' catalogue columns are read from the file. */
+/* Worker thread: the file is written away from the main loop (a slow disk never stalls it). */
 static void
 export_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
