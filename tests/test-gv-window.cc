@@ -727,6 +727,76 @@ TEST_F (Viewer, CancellingTheFileChooserKeepsTheCatalogue)
   EXPECT_EQ (gv_catalogue_get_n_rows (gv_window_get_catalogue (window_)), kOtherGalaxies);
 }
 
+/* The URIs of the window's File → Open Recent submenu, in menu order (found from the
+ * header bar's menu button). */
+std::vector<std::string>
+recent_menu_uris (GtkWidget *root)
+{
+  std::vector<std::string> uris;
+  std::function<void (GMenuModel *, bool)> walk = [&] (GMenuModel *model, bool in_recent) {
+    for (int i = 0; i < g_menu_model_get_n_items (model); i++) {
+      char *label = nullptr, *uri = nullptr;
+      g_menu_model_get_item_attribute (model, i, G_MENU_ATTRIBUTE_LABEL, "s", &label);
+      if (in_recent && g_menu_model_get_item_attribute (model, i, G_MENU_ATTRIBUTE_TARGET, "s",
+                                                        &uri))
+        uris.push_back (uri);
+      bool recent = in_recent || (label && strcmp (label, "Open _Recent") == 0);
+      GMenuModel *link = g_menu_model_get_item_link (model, i, G_MENU_LINK_SUBMENU);
+      if (link == nullptr)
+        link = g_menu_model_get_item_link (model, i, G_MENU_LINK_SECTION);
+      if (link != nullptr) {
+        walk (link, recent);
+        g_object_unref (link);
+      }
+      g_free (label);
+      g_free (uri);
+    }
+  };
+  std::function<void (GtkWidget *)> find = [&] (GtkWidget *widget) {
+    if (GTK_IS_MENU_BUTTON (widget) && gtk_menu_button_get_menu_model (GTK_MENU_BUTTON (widget)))
+      walk (gtk_menu_button_get_menu_model (GTK_MENU_BUTTON (widget)), false);
+    for (GtkWidget *child = gtk_widget_get_first_child (widget); child;
+         child = gtk_widget_get_next_sibling (child))
+      find (child);
+  };
+  find (root);
+  if (GtkWidget *titlebar = gtk_window_get_titlebar (GTK_WINDOW (root)))
+    find (titlebar);
+  return uris;
+}
+
+/* Opened catalogues are listed newest first under File → Open Recent, and its items open
+ * them. */
+TEST_F (Viewer, RecentCataloguesAreListedAndReopen)
+{
+  g_autofree char *first_uri = g_filename_to_uri (path_.c_str (), nullptr, nullptr);
+  g_autofree char *other_uri = g_filename_to_uri (other_path_.c_str (), nullptr, nullptr);
+  GFile *other = g_file_new_for_path (other_path_.c_str ());
+  gv_window_open (window_, other);
+  g_object_unref (other);
+  ASSERT_TRUE (spin_until ([&] {
+    GvCatalogue *c = gv_window_get_catalogue (window_);
+    return c && std::string (gv_catalogue_get_path (c)) == other_path_;
+  }));
+  /* GtkRecentManager writes its list and reports the change from the main loop. */
+  std::vector<std::string> uris;
+  EXPECT_TRUE (spin_until ([&] {
+    uris = recent_menu_uris (GTK_WIDGET (window_));
+    return uris.size () >= 2 && uris[0] == other_uri;
+  })) << "recent menu: " << ::testing::PrintToString (uris);
+  ASSERT_GE (uris.size (), 2u);
+  EXPECT_EQ (uris[0], other_uri);
+  EXPECT_NE (std::find (uris.begin (), uris.end (), std::string (first_uri)), uris.end ());
+
+  g_action_group_activate_action (G_ACTION_GROUP (window_), "open-recent",
+                                  g_variant_new_string (first_uri));
+  ASSERT_TRUE (spin_until ([&] {
+    GvCatalogue *c = gv_window_get_catalogue (window_);
+    return c && std::string (gv_catalogue_get_path (c)) == path_;
+  })) << "Open Recent did not open " << first_uri;
+  EXPECT_EQ (gv_catalogue_get_n_rows (gv_window_get_catalogue (window_)), kGalaxies);
+}
+
 /* A catalogue dragged from a file manager arrives as a GdkFileList (the first file is opened);
  * one given as a GFile is opened too. */
 TEST_F (Viewer, DroppingACatalogueOpensIt)
