@@ -93,11 +93,10 @@ visible_file_chooser ()
   return found;
 }
 
-/* The file `chooser` would give if accepted now, as a path ("" for none). */
+/* The path of `file` ("" for NULL or a file without one); takes the reference. */
 std::string
-chosen_path (GtkFileChooserDialog *chooser)
+take_path (GFile *file)
 {
-  GFile *file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (chooser));
   char *path = file != nullptr ? g_file_get_path (file) : nullptr;
   std::string result = path != nullptr ? path : "";
   g_free (path);
@@ -105,16 +104,18 @@ chosen_path (GtkFileChooserDialog *chooser)
   return result;
 }
 
+/* The file `chooser` would give if accepted now, as a path ("" for none). */
+std::string
+chosen_path (GtkFileChooserDialog *chooser)
+{
+  return take_path (gtk_file_chooser_get_file (GTK_FILE_CHOOSER (chooser)));
+}
+
 /* The folder `chooser` shows, as a path ("" until it has loaded one). */
 std::string
 current_folder (GtkFileChooserDialog *chooser)
 {
-  GFile *folder = gtk_file_chooser_get_current_folder (GTK_FILE_CHOOSER (chooser));
-  char *path = folder != nullptr ? g_file_get_path (folder) : nullptr;
-  std::string result = path != nullptr ? path : "";
-  g_free (path);
-  g_clear_object (&folder);
-  return result;
+  return take_path (gtk_file_chooser_get_current_folder (GTK_FILE_CHOOSER (chooser)));
 }
 
 /* The controller of this type among the widget's own, or nullptr. */
