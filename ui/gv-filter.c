@@ -528,20 +528,22 @@ parse_not (Parser *parser)
   return node;
 }
 
+/* A left-associative chain of `operand`s joined by the boolean operator `token` (AND binds
+ * tighter than OR: parse_or's operands are parse_and's chains). */
 static Node *
-parse_and (Parser *parser)
+parse_chain (Parser *parser, TokenKind token, NodeKind kind, Node *(*operand) (Parser *))
 {
-  Node *left = parse_not (parser);
-  while (left != NULL && parser->token.kind == TOKEN_AND)
+  Node *left = operand (parser);
+  while (left != NULL && parser->token.kind == token)
     {
       Token op = parser->token;
       if (!next_token (parser))
         return NULL;
-      Node *right = parse_not (parser);
+      Node *right = operand (parser);
       if (right == NULL || !check_operand (parser, left, TRUE, op.start, op.length)
           || !check_operand (parser, right, TRUE, op.start, op.length))
         return NULL;
-      Node *node = new_node (parser, NODE_AND, TRUE, op.start);
+      Node *node = new_node (parser, kind, TRUE, op.start);
       node->position = left->position;
       node->a = left;
       node->b = right;
@@ -551,25 +553,15 @@ parse_and (Parser *parser)
 }
 
 static Node *
+parse_and (Parser *parser)
+{
+  return parse_chain (parser, TOKEN_AND, NODE_AND, parse_not);
+}
+
+static Node *
 parse_or (Parser *parser)
 {
-  Node *left = parse_and (parser);
-  while (left != NULL && parser->token.kind == TOKEN_OR)
-    {
-      Token op = parser->token;
-      if (!next_token (parser))
-        return NULL;
-      Node *right = parse_and (parser);
-      if (right == NULL || !check_operand (parser, left, TRUE, op.start, op.length)
-          || !check_operand (parser, right, TRUE, op.start, op.length))
-        return NULL;
-      Node *node = new_node (parser, NODE_OR, TRUE, op.start);
-      node->position = left->position;
-      node->a = left;
-      node->b = right;
-      left = node;
-    }
-  return left;
+  return parse_chain (parser, TOKEN_OR, NODE_OR, parse_and);
 }
 
 gboolean
