@@ -7,6 +7,7 @@
  * and resumed to the end; unloading and reloading the plugin leaves the viewer working; and a
  * screenshot of the window with the plugin's panels is saved and checked not blank. */
 #include "test-astroclip-support.h"
+#include "test-file-chooser.h"
 
 #include <gtk/gtk.h>
 #include <libpeas/peas.h>
@@ -293,21 +294,6 @@ TEST_F (Plugin, ClickingANeighbourSelectsIt)
   ASSERT_TRUE (spin_until ([&] { return neighbours () && neighbours ()->query_id == target; }));
 }
 
-/* The save dialog GtkFileChooserNative shows when there is no portal (as under Xvfb); NULL
- * when none is open. */
-GtkFileChooser *
-open_file_chooser ()
-{
-  GListModel *toplevels = gtk_window_get_toplevels ();
-  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++) {
-    GtkWindow *window = GTK_WINDOW (g_list_model_get_item (toplevels, i));
-    g_object_unref (window); /* the list keeps it */
-    if (GTK_IS_FILE_CHOOSER_DIALOG (window) && gtk_widget_get_visible (GTK_WIDGET (window)))
-      return GTK_FILE_CHOOSER (window);
-  }
-  return nullptr;
-}
-
 TEST_F (Plugin, NeighbourListExportsAsCsvAndFits)
 {
   const gint64 *ids = gv_catalogue_get_ids (gv_window_get_catalogue (window_));
@@ -319,18 +305,13 @@ TEST_F (Plugin, NeighbourListExportsAsCsvAndFits)
     std::string action = std::string ("astroclip-export-") + kind;
     ASSERT_TRUE (g_action_group_has_action (G_ACTION_GROUP (window_), action.c_str ()));
     g_action_group_activate_action (G_ACTION_GROUP (window_), action.c_str (), nullptr);
-    GtkFileChooser *chooser = nullptr;
-    ASSERT_TRUE (spin_until ([&] { return (chooser = open_file_chooser ()) != nullptr; }, 10))
+    GtkFileChooserDialog *chooser = nullptr;
+    ASSERT_TRUE (spin_until ([&] { return (chooser = visible_file_chooser ()) != nullptr; }, 10))
         << "no file chooser for " << action;
-    /* The dialog loads its folder, which resets the name, before it takes another file. */
-    spin_for (1.0);
-    std::string name = std::string ("neighbours.") + kind, path = out.path (name);
-    GFile *folder = g_file_new_for_path (out.path ("").c_str ());
-    ASSERT_TRUE (gtk_file_chooser_set_current_folder (chooser, folder, nullptr));
-    g_object_unref (folder);
-    gtk_file_chooser_set_current_name (chooser, name.c_str ());
-    spin_for (1.0);
-    gtk_dialog_response (GTK_DIALOG (chooser), GTK_RESPONSE_ACCEPT);
+    std::string path = out.path (std::string ("neighbours.") + kind);
+    accept_file_chooser (chooser, path);
+    if (HasFatalFailure ())
+      return;
     ASSERT_TRUE (spin_until ([&] {
       const char *message = gv_window_get_message (window_);
       return message && strstr (message, path.c_str ()) != nullptr;

@@ -13,6 +13,7 @@
  * finds no portal under Xvfb and shows GTK's own GtkFileChooserDialog: the tests pick the file
  * in that dialog and answer it as its buttons would. */
 #include "test-support.h"
+#include "test-file-chooser.h"
 
 #include <gtk/gtk.h>
 #include <libpeas/peas.h>
@@ -72,50 +73,6 @@ example_label (GvWindow *window, const char *panel = "example-panel")
 {
   GtkWidget *panel_widget = gv_window_get_panel (window, panel);
   return GTK_IS_LABEL (panel_widget) ? GTK_LABEL (panel_widget) : nullptr;
-}
-
-/* The file chooser shown now, or nullptr. With no portal (none runs under Xvfb) a
- * GtkFileChooserNative shows GTK's own GtkFileChooserDialog, a toplevel like any window. Every
- * native chooser holds such a dialog from its creation, hidden until shown: only a visible one
- * is the chooser on screen. */
-GtkFileChooserDialog *
-visible_file_chooser ()
-{
-  GListModel *toplevels = gtk_window_get_toplevels ();
-  GtkFileChooserDialog *found = nullptr;
-  for (guint i = 0; i < g_list_model_get_n_items (toplevels) && found == nullptr; i++)
-    {
-      GtkWidget *window = GTK_WIDGET (g_list_model_get_item (toplevels, i));
-      if (GTK_IS_FILE_CHOOSER_DIALOG (window) && gtk_widget_get_visible (window))
-        found = GTK_FILE_CHOOSER_DIALOG (window);
-      g_object_unref (window);
-    }
-  return found;
-}
-
-/* The path of `file` ("" for NULL or a file without one); takes the reference. */
-std::string
-take_path (GFile *file)
-{
-  char *path = file != nullptr ? g_file_get_path (file) : nullptr;
-  std::string result = path != nullptr ? path : "";
-  g_free (path);
-  g_clear_object (&file);
-  return result;
-}
-
-/* The file `chooser` would give if accepted now, as a path ("" for none). */
-std::string
-chosen_path (GtkFileChooserDialog *chooser)
-{
-  return take_path (gtk_file_chooser_get_file (GTK_FILE_CHOOSER (chooser)));
-}
-
-/* The folder `chooser` shows, as a path ("" until it has loaded one). */
-std::string
-current_folder (GtkFileChooserDialog *chooser)
-{
-  return take_path (gtk_file_chooser_get_current_folder (GTK_FILE_CHOOSER (chooser)));
 }
 
 /* The controller of this type among the widget's own, or nullptr. */
@@ -361,36 +318,7 @@ protected:
         g_free (name);
       }
 
-    /* A user acts once the chooser shows a folder (a file picked earlier is lost when the
-     * folder it starts in arrives). */
-    ASSERT_TRUE (spin_until ([&] { return !current_folder (chooser).empty (); }))
-        << "the chooser never showed a folder";
-    GtkFileChooser *file_chooser = GTK_FILE_CHOOSER (chooser);
-    GFile *file = g_file_new_for_path (path.c_str ());
-    GError *error = nullptr;
-    if (gtk_file_chooser_get_action (file_chooser) == GTK_FILE_CHOOSER_ACTION_SAVE)
-      {
-        /* To save: go to the folder, type the name. */
-        GFile *folder = g_file_get_parent (file);
-        EXPECT_TRUE (gtk_file_chooser_set_current_folder (file_chooser, folder, &error))
-            << (error ? error->message : "");
-        g_object_unref (folder);
-        char *name = g_file_get_basename (file);
-        gtk_file_chooser_set_current_name (file_chooser, name);
-        g_free (name);
-      }
-    else
-      EXPECT_TRUE (gtk_file_chooser_set_file (file_chooser, file, &error))
-          << (error ? error->message : "");
-    g_clear_error (&error);
-    g_object_unref (file);
-    /* The chooser loads the folder, then selects the file in it. */
-    ASSERT_TRUE (spin_until ([&] { return chosen_path (chooser) == path; }))
-        << "the chooser gives \"" << chosen_path (chooser) << "\", not " << path;
-
-    gtk_dialog_response (GTK_DIALOG (chooser), GTK_RESPONSE_ACCEPT);
-    EXPECT_TRUE (spin_until ([] { return visible_file_chooser () == nullptr; }))
-        << "the chooser stayed on screen";
+    accept_file_chooser (chooser, path);
   }
 
   static TempDir *dir_;
