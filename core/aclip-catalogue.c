@@ -1043,6 +1043,14 @@ gboolean
 aclip_catalogue_writer_append (AclipCatalogueWriter *writer, const AclipGalaxy *galaxy,
                                const double *extra_values, GError **error)
 {
+  return aclip_catalogue_writer_append_full (writer, galaxy, extra_values, NULL, error);
+}
+
+gboolean
+aclip_catalogue_writer_append_full (AclipCatalogueWriter *writer, const AclipGalaxy *galaxy,
+                                    const double *extra_values, const gint64 *extra_int64,
+                                    GError **error)
+{
   g_return_val_if_fail (writer != NULL && !writer->finished && galaxy != NULL, FALSE);
   AclipFits *fits = writer->fits;
   const AclipCatalogueLayout *layout = &writer->layout;
@@ -1102,7 +1110,9 @@ aclip_catalogue_writer_append (AclipCatalogueWriter *writer, const AclipGalaxy *
         break;
       }
       case ACLIP_COLUMN_INT64: {
-        gint64 integer = isfinite (value) ? (gint64) value : 0;
+        gint64 integer = extra_int64 != NULL ? extra_int64[i]
+                         : isfinite (value)  ? (gint64) value
+                                             : 0;
         written = aclip_fits_write_column_int64 (fits, column, row, 0, 1, &integer, error);
         break;
       }

@@ -147,6 +147,13 @@ AclipCatalogueWriter *aclip_catalogue_writer_new (const char *path,
  * type), NULL when n_extra is 0. Non-finite spectrum pixels are stored with ivar 0. */
 gboolean aclip_catalogue_writer_append (AclipCatalogueWriter *writer, const AclipGalaxy *galaxy,
                                         const double *extra_values, GError **error);
+/* The same, with extra_int64 (n_extra values, or NULL) giving the ACLIP_COLUMN_INT64 extras'
+ * values exactly: a double holds integers exactly only up to 2^53, and a DESI TARGETID is
+ * larger. Their entries in extra_values are then ignored. */
+gboolean aclip_catalogue_writer_append_full (AclipCatalogueWriter *writer,
+                                             const AclipGalaxy *galaxy,
+                                             const double *extra_values,
+                                             const gint64 *extra_int64, GError **error);
 gint64 aclip_catalogue_writer_n_rows (AclipCatalogueWriter *writer);
 /* Image pixels clipped by 16-bit quantisation so far. */
 gint64 aclip_catalogue_writer_n_clipped (AclipCatalogueWriter *writer);

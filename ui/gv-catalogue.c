@@ -15,9 +15,7 @@
 #include "aclip-catalogue.h"
 #include "aclip-fits.h"
 
-#include <errno.h>
 #include <glib/gi18n.h>
-#include <glib/gstdio.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -422,30 +420,14 @@ is_required_column (const char *name)
   return FALSE;
 }
 
-/* Extra int64 columns are copied exactly. The core's writer takes extra values as doubles,
- * which hold integers exactly only up to 2^53 (a DESI TARGETID is larger): it is given 0 for
- * them, and their values, read as int64 from the source, are written into its file before the
- * file takes its final name. */
-typedef struct
-{
-  const char *name;
-  int source_column; /* FITS column number in the source's GALAXIES table */
-  gint64 *values;    /* the exported rows' values, in export order */
-} ExactColumn;
-
-static void
-exact_column_clear (gpointer data)
-{
-  ExactColumn *column = data;
-  g_free (column->values);
-}
-
-/* Which extras are int64 columns that can be copied exactly: stored as int64 without scaling
- * or null value (those keep going through doubles, where a null is NaN). Sets their layout
- * type to int64 and adds them to `exact`. */
+/* Extra int64 columns are copied exactly, read from the source as int64: the catalogue keeps
+ * its columns as doubles, which hold integers exactly only up to 2^53 (a DESI TARGETID is
+ * larger). Finds the extras stored as int64 without scaling or null value (the others keep
+ * going through doubles, where a null is NaN), sets their layout type to int64 and their
+ * source column number in int64_column (−1 for the others). */
 static gboolean
-find_exact_columns (AclipFits *source, AclipExtraColumn *extra, int n_extra, gsize n_rows,
-                    GArray *exact, GError **error)
+find_int64_columns (AclipFits *source, AclipExtraColumn *extra, int n_extra, int *int64_column,
+                    GError **error)
 {
   if (!aclip_fits_move_to_name (source, "GALAXIES", NULL, error))
     return FALSE;
@@ -456,37 +438,13 @@ find_exact_columns (AclipFits *source, AclipExtraColumn *extra, int n_extra, gsi
       if (!aclip_fits_column (source, extra[e].name, &column, error)
           || !aclip_fits_column_storage (source, column.number, &storage, error))
         return FALSE;
-      if (column.type != ACLIP_FITS_TYPE_INT64 || column.repeat != 1 || column.scaled
-          || storage.has_null)
-        continue;
-      extra[e].type = ACLIP_COLUMN_INT64;
-      ExactColumn exact_column = {
-        .name = extra[e].name,
-        .source_column = column.number,
-        .values = g_new0 (gint64, MAX (n_rows, 1)),
-      };
-      g_array_append_val (exact, exact_column);
+      gboolean exact = column.type == ACLIP_FITS_TYPE_INT64 && column.repeat == 1
+                       && !column.scaled && !storage.has_null;
+      int64_column[e] = exact ? column.number : -1;
+      if (exact)
+        extra[e].type = ACLIP_COLUMN_INT64;
     }
   return TRUE;
-}
-
-/* Writes the exact columns' values into the finished file at `path`. */
-static gboolean
-write_exact_columns (const char *path, GArray *exact, gsize n_rows, GError **error)
-{
-  g_autoptr (AclipFits) fits = aclip_fits_open (path, TRUE, error);
-  if (fits == NULL || !aclip_fits_move_to_name (fits, "GALAXIES", NULL, error))
-    return FALSE;
-  for (guint i = 0; i < exact->len && n_rows > 0; i++)
-    {
-      ExactColumn *exact_column = &g_array_index (exact, ExactColumn, i);
-      AclipFitsColumn column;
-      if (!aclip_fits_column (fits, exact_column->name, &column, error)
-          || !aclip_fits_write_column_int64 (fits, column.number, 0, 0, (gint64) n_rows,
-                                             exact_column->values, error))
-        return FALSE;
-    }
-  return aclip_fits_flush (fits, error);
 }
 
 gboolean
@@ -524,40 +482,15 @@ gv_catalogue_export_rows (GvCatalogue *self, const gint64 *rows, gsize n_rows, c
         extra_index[n_extra++] = (int) c;
       }
 
-  /* The int64 extras, read from the source as int64 (exact_index: their place in `exact`, or
-   * −1 for the extras written from doubles). */
+  /* The int64 extras' source columns (−1: written from doubles). */
   g_autoptr (AclipFits) source = NULL;
-  g_autoptr (GArray) exact = g_array_new (FALSE, TRUE, sizeof (ExactColumn));
-  g_array_set_clear_func (exact, exact_column_clear);
-  g_autofree int *exact_index = g_new (int, MAX (n_extra, 1));
+  g_autofree int *int64_column = g_new (int, MAX (n_extra, 1));
   if (n_extra > 0)
     {
       source = aclip_fits_open (self->path, FALSE, error);
-      if (source == NULL || !find_exact_columns (source, extra, n_extra, n_rows, exact, error))
+      if (source == NULL || !find_int64_columns (source, extra, n_extra, int64_column, error))
         return FALSE;
     }
-  for (int e = 0, next = 0; e < n_extra; e++)
-    exact_index[e] = extra[e].type == ACLIP_COLUMN_INT64 ? next++ : -1;
-
-  /* With exact columns, the writer's file is completed under a temporary name beside `path`,
-   * so that `path` still appears only when the file is complete. */
-  g_autofree char *target = NULL;
-  if (exact->len > 0)
-    {
-      target = g_strdup_printf ("%s.tmp-XXXXXX", path);
-      int descriptor = g_mkstemp (target);
-      if (descriptor < 0)
-        {
-          int saved_errno = errno;
-          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
-                       _("Could not create a file beside “%s”: %s"), path,
-                       g_strerror (saved_errno));
-          return FALSE;
-        }
-      g_close (descriptor, NULL);
-    }
-  else
-    target = g_strdup (path);
 
   g_autofree char *source_name = g_path_get_basename (self->path);
   g_autofree char *history = g_strdup_printf ("Galaxy Viewer: %" G_GSIZE_FORMAT " rows of %s",
@@ -573,15 +506,12 @@ gv_catalogue_export_rows (GvCatalogue *self, const gint64 *rows, gsize n_rows, c
   layout.extra = extra;
   layout.history = history;
 
-  g_autoptr (AclipCatalogueWriter) writer = aclip_catalogue_writer_new (target, &layout, error);
+  g_autoptr (AclipCatalogueWriter) writer = aclip_catalogue_writer_new (path, &layout, error);
   if (writer == NULL)
-    {
-      if (exact->len > 0)
-        g_unlink (target);
-      return FALSE;
-    }
+    return FALSE;
 
   g_autofree double *extra_values = g_new (double, MAX (n_extra, 1));
+  g_autofree gint64 *extra_int64 = g_new0 (gint64, MAX (n_extra, 1));
   g_autofree float *image
       = self->has_images
             ? g_new (float, (gsize) ACLIP_N_BANDS * self->image_height * self->image_width)
@@ -597,36 +527,18 @@ gv_catalogue_export_rows (GvCatalogue *self, const gint64 *rows, gsize n_rows, c
       ok = aclip_catalogue_read_galaxy (handle, rows[i], &galaxy, error);
       for (int e = 0; ok && e < n_extra; e++)
         {
-          if (exact_index[e] < 0)
-            {
-              extra_values[e] = self->column_values[extra_index[e]][rows[i]];
-              continue;
-            }
-          ExactColumn *exact_column = &g_array_index (exact, ExactColumn, exact_index[e]);
-          extra_values[e] = 0; /* written exactly afterwards */
-          ok = aclip_fits_read_column_int64 (source, exact_column->source_column, rows[i], 0, 1,
-                                             &exact_column->values[i], error);
+          extra_values[e] = self->column_values[extra_index[e]][rows[i]];
+          if (int64_column[e] >= 0)
+            ok = aclip_fits_read_column_int64 (source, int64_column[e], rows[i], 0, 1,
+                                               &extra_int64[e], error);
         }
-      ok = ok && aclip_catalogue_writer_append (writer, &galaxy, n_extra > 0 ? extra_values : NULL,
-                                                error);
+      ok = ok
+           && aclip_catalogue_writer_append_full (writer, &galaxy,
+                                                  n_extra > 0 ? extra_values : NULL,
+                                                  n_extra > 0 ? extra_int64 : NULL, error);
     }
   if (handle != NULL)
     release_handle (self, handle);
 
-  ok = ok && aclip_catalogue_writer_finish (writer, error);
-  if (exact->len == 0)
-    return ok;
-
-  ok = ok && write_exact_columns (target, exact, n_rows, error);
-  if (ok && g_rename (target, path) != 0)
-    {
-      int saved_errno = errno;
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
-                   _("Could not rename “%s” to “%s”: %s"), target, path,
-                   g_strerror (saved_errno));
-      ok = FALSE;
-    }
-  if (!ok)
-    g_unlink (target);
-  return ok;
+  return ok && aclip_catalogue_writer_finish (writer, error);
 }
