@@ -18,6 +18,7 @@
 #include "aclip-catalogue.h"
 #include "aclip-model.h"
 #include "aclip-parallel.h"
+#include "bench-support.h"
 
 #include <glib.h>
 #include <stdio.h>
@@ -46,57 +47,6 @@ static GOptionEntry entries[] = {
   { NULL },
 };
 
-/* CPU time the whole machine spent busy (steal included) and this process's own, as in
- * bench-engine.c. */
-typedef struct
-{
-  double machine_busy_s;
-  double own_s;
-  gint64 wall_us;
-} CpuSample;
-
-static void
-cpu_sample (CpuSample *sample)
-{
-  sample->machine_busy_s = 0.0;
-  FILE *stat = fopen ("/proc/stat", "r");
-  if (stat != NULL) {
-    unsigned long long user, nice, system, idle, iowait, irq, softirq, steal;
-    if (fscanf (stat, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &user, &nice, &system, &idle,
-                &iowait, &irq, &softirq, &steal) == 8)
-      sample->machine_busy_s =
-          (double) (user + nice + system + irq + softirq + steal) / (double) sysconf (_SC_CLK_TCK);
-    fclose (stat);
-  }
-  struct rusage usage;
-  getrusage (RUSAGE_SELF, &usage);
-  sample->own_s = (double) usage.ru_utime.tv_sec + usage.ru_utime.tv_usec * 1e-6 +
-                  (double) usage.ru_stime.tv_sec + usage.ru_stime.tv_usec * 1e-6;
-  sample->wall_us = g_get_monotonic_time ();
-}
-
-static double
-foreign_load (const CpuSample *before, const CpuSample *after)
-{
-  double wall = (double) (after->wall_us - before->wall_us) * 1e-6;
-  double foreign =
-      (after->machine_busy_s - before->machine_busy_s) - (after->own_s - before->own_s);
-  return wall > 0.0 ? MAX (foreign, 0.0) / wall : 0.0;
-}
-
-static int
-compare_doubles (const void *a, const void *b)
-{
-  double x = *(const double *) a, y = *(const double *) b;
-  return (x > y) - (x < y);
-}
-
-static double
-median (double *values, int n)
-{
-  qsort (values, (size_t) n, sizeof (double), compare_doubles);
-  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
-}
 
 /* The galaxies in memory. */
 typedef struct
@@ -213,10 +163,10 @@ main (int argc, char **argv)
           n_threads, batch, g.n);
   for (int r = 0; r < reps; r++)
     printf (r ? ",%.4f" : "%.4f", times[r]);
-  double all = median (times, reps);
+  double all = median_of (times, reps);
   printf ("],\"galaxies_per_s\":%.2f,\"image_s\":%.4f,\"spectrum_s\":%.4f,"
           "\"foreign_load\":%.3f}\n",
-          (double) g.n / all, median (image_times, reps), median (spectrum_times, reps),
+          (double) g.n / all, median_of (image_times, reps), median_of (spectrum_times, reps),
           foreign_load (&before, &after));
   g_free (times);
   g_free (image_times);
