@@ -37,6 +37,23 @@ aclip_modality_name (AclipModality modality)
   }
 }
 
+const char *
+aclip_modality_label (AclipModality modality)
+{
+  switch (modality) {
+    case ACLIP_MODALITY_IMAGE:
+      /* TRANSLATORS: the kind of embedding, put into messages such as "the %s embedding is
+       * infinite" and "PCA of 300 %s embeddings" */
+      return C_ ("modality", "image");
+    case ACLIP_MODALITY_SPECTRUM:
+      /* TRANSLATORS: the kind of embedding, put into messages such as "the %s embedding is
+       * infinite" and "PCA of 300 %s embeddings" */
+      return C_ ("modality", "spectrum");
+    default:
+      return C_ ("modality", "unknown");
+  }
+}
+
 static gboolean
 fail_format (GError **error, AclipError code, const char *path, const char *format, ...)
   G_GNUC_PRINTF (4, 5);
@@ -119,11 +136,11 @@ prepare_row (float *out, const float *values, int dim, const char *where, gint64
       return fail_format (error, ACLIP_ERROR_VALUE, where,
                           _("row %" PRId64 " (ID %" PRId64 "): the %s embedding mixes NaN with "
                             "numbers (a missing embedding is a row of NaN)"),
-                          row, id, aclip_modality_name (modality));
+                          row, id, aclip_modality_label (modality));
     case ROW_INFINITE:
       return fail_format (error, ACLIP_ERROR_VALUE, where,
                           _("row %" PRId64 " (ID %" PRId64 "): the %s embedding is infinite"),
-                          row, id, aclip_modality_name (modality));
+                          row, id, aclip_modality_label (modality));
     case ROW_PRESENT:
       break;
   }
@@ -131,7 +148,7 @@ prepare_row (float *out, const float *values, int dim, const char *where, gint64
     return fail_format (error, ACLIP_ERROR_VALUE, where,
                         _("row %" PRId64 " (ID %" PRId64
                           "): the %s embedding has norm %g and cannot be normalised"),
-                        row, id, aclip_modality_name (modality), norm);
+                        row, id, aclip_modality_label (modality), norm);
   normalise_row (out, values, dim, norm);
   return TRUE;
 }
@@ -409,7 +426,7 @@ aclip_embeddings_set_row (AclipEmbeddings *embeddings, gint64 row, gint64 id, co
     if (embeddings->vectors[m] == NULL)
       return fail_format (error, ACLIP_ERROR_INVALID_ARG, embeddings->path,
                           _("row %" PRId64 " (ID %" PRId64 "): the store holds no %s embeddings"),
-                          row, id, aclip_modality_name (m));
+                          row, id, aclip_modality_label (m));
     if (!prepare_row (out, given[m], dim, embeddings->path, row, id, m, error))
       return FALSE;
   }
@@ -695,7 +712,7 @@ aclip_embeddings_writer_append (AclipEmbeddingsWriter *writer, gint64 n_rows, co
       return fail_format (error, ACLIP_ERROR_INVALID_ARG, writer->path,
                           writer->columns[m] ? _("the %s embeddings are missing")
                                              : _("the file has no column for %s embeddings"),
-                          aclip_modality_name (m));
+                          aclip_modality_label (m));
 
   /* Everything is checked before anything is written. */
   gsize n_values = (gsize) n_rows * (gsize) dim;

@@ -36,8 +36,10 @@ typedef enum
   ACLIP_N_MODALITIES,
 } AclipModality;
 
-/* "image" or "spectrum". */
+/* "image" or "spectrum": the identifier, as in column names, options and JSON. */
 const char *aclip_modality_name (AclipModality modality);
+/* The same word translated, for messages ("the %s embedding"). */
+const char *aclip_modality_label (AclipModality modality);
 
 typedef struct _AclipEmbeddings AclipEmbeddings;
 

@@ -937,7 +937,7 @@ aclip_search (const AclipSearchIndex *index, AclipThreadPool *pool, AclipSearchK
     if (index->panels[parts.scanned[p]] == NULL) {
       g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_INVALID_ARG,
                    _("%s: a %s search needs %s embeddings, which the file does not hold"),
-                   where, aclip_search_mode_name (mode), aclip_modality_name (parts.scanned[p]));
+                   where, aclip_search_mode_name (mode), aclip_modality_label (parts.scanned[p]));
       return FALSE;
     }
 
@@ -974,7 +974,7 @@ aclip_search (const AclipSearchIndex *index, AclipThreadPool *pool, AclipSearchK
                        source == NULL ? _("query %" PRId64 " has no %s embedding")
                                       : _("query %" PRId64 "’s %s embedding is not finite or "
                                           "is zero"),
-                       first + q, aclip_modality_name (parts.query[p]));
+                       first + q, aclip_modality_label (parts.query[p]));
           ok = FALSE;
           break;
         }

@@ -37,6 +37,11 @@ gboolean astroclip_train_parse_command_line (GOptionContext *context, const GOpt
                                              AstroclipTrainOptions *options, int *argc,
                                              char ***argv, const char *stage);
 
+/* Appends text padded with spaces to width characters — on the left when width > 0 (right-
+ * aligned), on the right when width < 0 — counting characters, not bytes: translated headings
+ * and "—" are wider in bytes than on the terminal. */
+void astroclip_append_column (GString *line, const char *text, int width);
+
 /* TRUE when an image [n] (a flux cube) has a finite pixel other than 0: a galaxy whose image is
  * all zero or not finite has no image to embed or predict from (astroclip-embed.c). */
 gboolean astroclip_image_present (const float *image, gsize n);

@@ -1019,17 +1019,19 @@ print_table (Evaluation *ev)
 {
   g_autoptr (GString) line = g_string_new (NULL);
   printf ("%s\n", _("R² on the test split (zero-shot k-NN regression and baselines)"));
-  g_string_printf (line, "%-18s", _("property"));
-  for (int m = 0; m < N_METHODS; m++)
-    g_string_append_printf (line, " %12s", _(method_info[m].heading));
+  astroclip_append_column (line, _("property"), -18);
+  for (int m = 0; m < N_METHODS; m++) {
+    g_string_append_c (line, ' ');
+    astroclip_append_column (line, _(method_info[m].heading), 12);
+  }
   printf ("%s\n", line->str);
   for (int l = 0; l < ev->n_labels; l++) {
-    g_string_printf (line, "%-18s", ev->labels[l]);
+    g_string_truncate (line, 0);
+    astroclip_append_column (line, ev->labels[l], -18);
     for (int m = 0; m < N_METHODS; m++) {
       g_autofree char *cell = r2_cell (ev, m, l);
-      /* "—" is one column wide but three bytes */
-      int pad = 12 - (int) g_utf8_strlen (cell, -1);
-      g_string_append_printf (line, " %*s%s", MAX (pad, 0), "", cell);
+      g_string_append_c (line, ' ');
+      astroclip_append_column (line, cell, 12);
     }
     printf ("%s\n", line->str);
   }
@@ -1130,7 +1132,7 @@ run_evaluation (Evaluation *ev, GError **error)
     if (!has[fit] || !has[query]) {
       g_autofree char *reason =
           g_strdup_printf (_("%s has no %s embeddings"), ev->embeddings_path,
-                           aclip_modality_name (has[fit] ? query : fit));
+                           aclip_modality_label (has[fit] ? query : fit));
       method_skip (ev, method, reason);
       continue;
     }

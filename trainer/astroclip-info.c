@@ -29,14 +29,18 @@ print_column_summary (AclipCatalogue *catalogue, const char *name, double *value
   for (gint64 i = 0; i < n_rows; i++)
     if (isfinite (values[i]))
       values[n_finite++] = values[i];
-  const char *unit = aclip_catalogue_column_unit (catalogue, name);
+  /* units such as "Å" are wider in bytes than on the terminal */
+  g_autoptr (GString) line = g_string_new ("  ");
+  astroclip_append_column (line, name, -14);
+  g_string_append_c (line, ' ');
+  astroclip_append_column (line, aclip_catalogue_column_unit (catalogue, name), -14);
   if (n_finite == 0) {
-    printf ("  %-14s %-14s %s\n", name, unit, _("no finite values"));
+    printf ("%s %s\n", line->str, _("no finite values"));
     return TRUE;
   }
   qsort (values, n_finite, sizeof *values, compare_doubles);
-  printf ("  %-14s %-14s %12.5g %12.5g %12.5g %12.5g %12.5g %8" PRId64 "\n", name, unit,
-          values[0], values[n_finite / 10], values[n_finite / 2], values[(n_finite * 9) / 10],
+  printf ("%s %12.5g %12.5g %12.5g %12.5g %12.5g %8" PRId64 "\n", line->str, values[0],
+          values[n_finite / 10], values[n_finite / 2], values[(n_finite * 9) / 10],
           values[n_finite - 1], n_rows - n_finite);
   return TRUE;
 }
@@ -81,8 +85,18 @@ astroclip_info_main (int argc, char **argv)
     printf ("%s\n", _("  spectra: none"));
   }
 
-  printf ("\n  %-14s %-14s %12s %12s %12s %12s %12s %8s\n", _("column"), _("unit"), _("min"),
-          _("p10"), _("median"), _("p90"), _("max"), _("NaN"));
+  g_autoptr (GString) heading = g_string_new ("\n  ");
+  astroclip_append_column (heading, _("column"), -14);
+  g_string_append_c (heading, ' ');
+  astroclip_append_column (heading, _("unit"), -14);
+  const char *statistics[] = { _("min"), _("p10"), _("median"), _("p90"), _("max") };
+  for (gsize i = 0; i < G_N_ELEMENTS (statistics); i++) {
+    g_string_append_c (heading, ' ');
+    astroclip_append_column (heading, statistics[i], 12);
+  }
+  g_string_append_c (heading, ' ');
+  astroclip_append_column (heading, _("NaN"), 8);
+  printf ("%s\n", heading->str);
   g_autofree double *values = g_new (double, MAX (n_rows, 1));
   for (const char *const *name = aclip_catalogue_numeric_columns (catalogue); *name; name++)
     if (!print_column_summary (catalogue, *name, values, &error))

@@ -193,7 +193,11 @@ print_query (Output *output, gint64 query_id, const AclipNeighbour *neighbours, 
     printf (ngettext ("# galaxy %" PRId64 ", %s: %d neighbour\n",
                          "# galaxy %" PRId64 ", %s: %d neighbours\n", n_found),
             query_id, aclip_search_mode_name (output->mode), n_found);
-    g_string_printf (line, "%5s %20s %11s", _("rank"), _("ID"), _("similarity"));
+    astroclip_append_column (line, _("rank"), 5);
+    g_string_append_c (line, ' ');
+    astroclip_append_column (line, _("ID"), 20);
+    g_string_append_c (line, ' ');
+    astroclip_append_column (line, _("similarity"), 11);
     for (int c = 0; c < output->n_columns; c++)
       g_string_append_printf (line, " %12s", output->columns[c]);
     printf ("%s\n", line->str);
@@ -392,7 +396,7 @@ astroclip_search_main (int argc, char **argv)
       if (aclip_search_mode_uses_query (mode, m) && vector == NULL) {
         g_printerr (_("astroclip search: galaxy %" PRId64 " has no %s embedding in %s, which a "
                       "%s search needs\n"),
-                    id, aclip_modality_name (m), embeddings_path, aclip_search_mode_name (mode));
+                    id, aclip_modality_label (m), embeddings_path, aclip_search_mode_name (mode));
         return 1;
       }
     }

@@ -35,6 +35,19 @@ astroclip_report_error (const char *command, const GError *error)
   return 1;
 }
 
+void
+astroclip_append_column (GString *line, const char *text, int width)
+{
+  int pad = ABS (width) - (int) g_utf8_strlen (text, -1);
+  if (width > 0)
+    for (int i = 0; i < pad; i++)
+      g_string_append_c (line, ' ');
+  g_string_append (line, text);
+  if (width < 0)
+    for (int i = 0; i < pad; i++)
+      g_string_append_c (line, ' ');
+}
+
 gboolean
 astroclip_parse_options (GOptionContext *context, int *argc, char ***argv, const char *command)
 {

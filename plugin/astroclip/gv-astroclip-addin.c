@@ -862,7 +862,7 @@ map_done (GObject *source, GAsyncResult *res, gpointer user_data)
   g_autofree char *text = g_strdup_printf (
       _("PCA of %" PRId64 " %s embeddings: axes hold %.0f%% and %.0f%% of the variance. "
         "Click a point to select its galaxy."),
-      map->n, aclip_modality_name (map->modality), 100 * map->explained[0],
+      map->n, aclip_modality_label (map->modality), 100 * map->explained[0],
       100 * map->explained[1]);
   gv_astroclip_map_view_set_map (self->map_view, map, map_column_values (self));
   set_status (self->map_status, text);

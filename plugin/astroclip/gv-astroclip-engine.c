@@ -398,8 +398,8 @@ gv_astroclip_model_embed_galaxy (GvAstroclipModel *model, GvGalaxy *galaxy, floa
         g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_VALUE,
                      _("The model gave a non-finite %s embedding for galaxy %" PRId64
                        "."),
-                     aclip_modality_name (m == 0 ? ACLIP_MODALITY_IMAGE
-                                                 : ACLIP_MODALITY_SPECTRUM),
+                     aclip_modality_label (m == 0 ? ACLIP_MODALITY_IMAGE
+                                                  : ACLIP_MODALITY_SPECTRUM),
                      gv_galaxy_get_id (galaxy));
         return FALSE;
       }
