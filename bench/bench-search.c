@@ -25,6 +25,7 @@
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #include <immintrin.h>
 #define HAVE_AVX2_SUM 1
+#define HAVE_BF16_PEAK 1
 #endif
 
 static gint64 n_rows = 1000000;
@@ -76,6 +77,17 @@ median (double *values, int n)
 {
   qsort (values, n, sizeof *values, compare_doubles);
   return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
+/* A JSON number with 3 decimals, or null for NAN (JSON has no NaN). */
+static const char *
+json_number (double value, char *text, gsize size)
+{
+  if (isnan (value))
+    g_strlcpy (text, "null", size);
+  else
+    g_snprintf (text, size, "%.3f", value);
+  return text;
 }
 
 /* Data ----------------------------------------------------------------------------------- */
@@ -227,6 +239,78 @@ measure_sgemm (void)
   return 2.0 * n * n * (double) n / (best * 1e6);
 }
 
+/* Arithmetic peak of the bfloat16 kernel ------------------------------------------------- */
+
+/* A batch of 100 queries is compute-bound: 100 × N × D multiply-adds against N × D × 4 bytes
+ * read once. Its floor is then the rate of the instruction the avx512-bf16 kernel is made of,
+ * vdpbf16ps (32 multiply-adds per 512-bit instruction), measured here on registers alone. */
+#define PEAK_CHAINS     16     /* independent accumulators: more than latency × ports */
+#define PEAK_ITERATIONS 200000 /* per item */
+
+typedef struct
+{
+  double *sums; /* [n_threads], so the work is not optimised away */
+} PeakJob;
+
+#ifdef HAVE_BF16_PEAK
+__attribute__ ((target ("avx512f,avx512bf16"))) static double
+dot_bf16_block (void)
+{
+  __m512 acc[PEAK_CHAINS];
+  for (int c = 0; c < PEAK_CHAINS; c++)
+    acc[c] = _mm512_setzero_ps ();
+  /* bfloat16 pairs of 1.0 and of 2^-20: sums stay exact and finite */
+  __m512bh one = (__m512bh) _mm512_set1_epi32 (0x3f803f80);
+  __m512bh tiny = (__m512bh) _mm512_set1_epi32 (0x35803580);
+  for (int i = 0; i < PEAK_ITERATIONS; i++) {
+#pragma GCC unroll 16
+    for (int c = 0; c < PEAK_CHAINS; c++)
+      acc[c] = _mm512_dpbf16_ps (acc[c], one, tiny);
+    /* the compiler may not merge or hoist the chains: each value must exist every iteration */
+#pragma GCC unroll 16
+    for (int c = 0; c < PEAK_CHAINS; c++)
+      __asm__ volatile ("" : "+v"(acc[c]));
+  }
+  __m512 total = acc[0];
+  for (int c = 1; c < PEAK_CHAINS; c++)
+    total = _mm512_add_ps (total, acc[c]);
+  return _mm512_reduce_add_ps (total);
+}
+
+static void
+peak_range (gint64 begin, gint64 end, int worker, gpointer data)
+{
+  PeakJob *job = data;
+  for (gint64 item = begin; item < end; item++)
+    job->sums[worker] += dot_bf16_block ();
+}
+#endif
+
+/* Giga multiply-adds per second of vdpbf16ps over the pool, best of 5; NAN without it. */
+static double
+measure_bf16_peak (AclipThreadPool *pool)
+{
+#ifdef HAVE_BF16_PEAK
+  if (!aclip_search_kernel_supported (ACLIP_SEARCH_KERNEL_AVX512_BF16))
+    return NAN;
+  int workers = aclip_thread_pool_n_threads (pool);
+  g_autofree double *sums = g_new0 (double, workers);
+  PeakJob job = { sums };
+  gint64 items = 8 * (gint64) workers;
+  double best = INFINITY;
+  for (int r = 0; r < 5; r++) {
+    double start = now_ms ();
+    aclip_parallel_for (pool, items, 1, peak_range, &job);
+    best = MIN (best, now_ms () - start);
+  }
+  double multiply_adds = (double) items * PEAK_ITERATIONS * PEAK_CHAINS * 32;
+  return multiply_adds / (best * 1e6);
+#else
+  (void) pool;
+  return NAN;
+#endif
+}
+
 /* Search timings ------------------------------------------------------------------------------ */
 
 typedef struct
@@ -342,13 +426,17 @@ main (int argc, char **argv)
   double bound_ms = bytes / (bandwidth * 1e6);
   double flops_batch = 2.0 * batch * (double) n_rows * dim;
   double sgemm_bound_ms = flops_batch / (sgemm_gflops * 1e6);
+  double bf16_gmac_s = measure_bf16_peak (pool);
+  double bf16_bound_ms = 0.5 * flops_batch / (bf16_gmac_s * 1e6); /* NAN without bf16 */
 
+  char bf16_text[32];
   printf ("{\"bench\": \"search\", \"what\": \"setup\", \"n\": %" PRId64
           ", \"dim\": %d, \"k\": %d, \"queries\": %d, \"batch\": %d, \"repeats\": %d, "
           "\"threads\": %d, \"bandwidth_gb_s\": %.2f, "
-          "\"sgemm_gflop_s\": %.1f, \"store_mb\": %.1f, \"index_mb\": %.1f, \"index_build_ms\": "
-          "%.1f, \"data_ms\": %.0f, \"auto_kernel_single\": \"%s\", \"data\": \"%s\"}\n",
-          n_rows, dim, k, n_single, batch, repeats, n_threads, bandwidth, sgemm_gflops, bytes / 1e6,
+          "\"sgemm_gflop_s\": %.1f, \"bf16_dot_gmac_s\": %s, \"store_mb\": %.1f, "
+          "\"index_mb\": %.1f, \"index_build_ms\": %.1f, \"data_ms\": %.0f, \"auto_kernel_single\": \"%s\", \"data\": \"%s\"}\n",
+          n_rows, dim, k, n_single, batch, repeats, n_threads, bandwidth, sgemm_gflops,
+          json_number (bf16_gmac_s, bf16_text, sizeof bf16_text), bytes / 1e6,
           aclip_search_index_size (index) / 1e6, index_ms, data_ms,
           aclip_search_kernel_supported (ACLIP_SEARCH_KERNEL_AVX512_BF16) ? "avx512-bf16"
           : aclip_search_kernel_supported (ACLIP_SEARCH_KERNEL_AVX2)      ? "avx2"
@@ -392,11 +480,21 @@ main (int argc, char **argv)
             "\"scanned_mb\": %.1f, \"scan_bound_ms\": %.3f, \"ours_over_scan_bound\": %.3f}\n",
             *name, n_rows, timing.single_ms, bound_ms, timing.single_ms / bound_ms, scanned / 1e6,
             scan_bound_ms, timing.single_ms / scan_bound_ms);
+    /* The compute floor of the kernel that ran, when it is the bfloat16 one. */
+    gboolean runs_bf16 = kernel == ACLIP_SEARCH_KERNEL_AVX512_BF16 ||
+                         (kernel == ACLIP_SEARCH_KERNEL_AUTO &&
+                          aclip_search_kernel_supported (ACLIP_SEARCH_KERNEL_AVX512_BF16));
+    double compute_bound_ms = runs_bf16 ? bf16_bound_ms : NAN;
+    char compute_text[32], compute_ratio_text[32];
     printf ("{\"bench\": \"search\", \"what\": \"batch\", \"kernel\": \"%s\", \"n\": %" PRId64
             ", \"queries\": %d, \"ours_ms\": %.3f, \"bound_ms\": %.3f, \"ours_over_bound\": "
-            "%.3f, \"sgemm_bound_ms\": %.3f, \"ours_over_sgemm_bound\": %.3f}\n",
+            "%.3f, \"sgemm_bound_ms\": %.3f, \"ours_over_sgemm_bound\": %.3f, "
+            "\"bf16_compute_bound_ms\": %s, \"ours_over_bf16_compute_bound\": %s}\n",
             *name, n_rows, batch, timing.batch_ms, bound_ms, timing.batch_ms / bound_ms,
-            sgemm_bound_ms, timing.batch_ms / sgemm_bound_ms);
+            sgemm_bound_ms, timing.batch_ms / sgemm_bound_ms,
+            json_number (compute_bound_ms, compute_text, sizeof compute_text),
+            json_number (timing.batch_ms / compute_bound_ms, compute_ratio_text,
+                         sizeof compute_ratio_text));
     fflush (stdout);
   }
 

@@ -4,8 +4,10 @@
 # 100 queries (median of 5), ours (bench/bench-search.c) and FAISS IndexFlatIP
 # (bench/bench_faiss.py, python3-faiss) on the very same values, in the same run, against the
 # memory-bandwidth bound (bytes of the float32 embeddings ÷ bandwidth measured in this run) and,
-# for batches, the sgemm bound (flops ÷ OpenBLAS sgemm rate measured in this run). Prints JSON
-# lines. Timings on a shared machine are noisy: compare the ratios, which come from one run.
+# for batches, two compute bounds: flops ÷ OpenBLAS's sgemm rate, and multiply-adds ÷ the
+# vdpbf16ps rate our avx512-bf16 kernel is made of (both measured in this run; a batch of 100
+# does 50 flops per byte read, so it is compute-bound). Prints JSON lines. Timings on a shared
+# machine are noisy: compare the ratios, which come from one run.
 #
 # Usage: bench/bench-search.sh [bench-search options, e.g. --n 100000 --kernels auto,avx2]
 # BUILD_DIR selects the build (default build); KEEP_DATA=1 keeps the data files in /tmp.

@@ -111,6 +111,9 @@ def main():
             result["sgemm_bound_ms"] = line["sgemm_bound_ms"]
             result["ours_over_sgemm_bound"] = line["ours_over_sgemm_bound"]
             result["faiss_over_sgemm_bound"] = round(faiss_ms / line["sgemm_bound_ms"], 3)
+            if line.get("bf16_compute_bound_ms") is not None:
+                result["bf16_compute_bound_ms"] = line["bf16_compute_bound_ms"]
+                result["ours_over_bf16_compute_bound"] = line["ours_over_bf16_compute_bound"]
         print(json.dumps(result))
     if click:
         print(json.dumps({"bench": "search", "what": "click-comparison", **{
