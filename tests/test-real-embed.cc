@@ -19,6 +19,7 @@
 #include "aclip-embeddings.h"
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <sstream>
@@ -255,6 +256,31 @@ TEST (RealEmbed, RealSpectraAmongSimulatedGalaxies)
   std::vector<Neighbour> rows = parse_csv (csv);
   EXPECT_EQ (rows.size (), (size_t) kRealSpectra * (kRealSpectra + 4)) << csv;
   std::map<gint64, Neighbour> nearest = nearest_with_redshift (rows);
+
+  /* What the model makes of real spectra, for the record (measured by hand, not asserted):
+   * each real galaxy's own redshift (redrock's or the SDSS pipeline's) against its nearest
+   * simulated neighbour's, printed in the test's log. */
+  g_autoptr (AclipCatalogue) real_catalogue =
+      aclip_catalogue_open (dir.path ("real.fits").c_str (), error.out ());
+  ASSERT_NE (real_catalogue, nullptr) << error->message;
+  std::vector<double> real_z (kRealSpectra);
+  std::vector<gint64> real_ids (kRealSpectra);
+  ASSERT_TRUE (aclip_catalogue_read_column (real_catalogue, "Z", 0, kRealSpectra, real_z.data (),
+                                            error.out ()))
+      << error->message;
+  ASSERT_TRUE (aclip_catalogue_read_ids (real_catalogue, 0, kRealSpectra, real_ids.data (),
+                                         error.out ()))
+      << error->message;
+  for (gint64 r = 0; r < kRealSpectra; r++) {
+    auto found = nearest.find (real_ids[r]);
+    if (found == nearest.end ())
+      continue; /* a failure below */
+    const Neighbour &n = found->second;
+    printf ("real galaxy %" G_GINT64_FORMAT ": z %.4f; nearest simulated spectrum %" G_GINT64_FORMAT
+            " (rank %d, cosine %.3f): z %.4f\n",
+            real_ids[r], real_z[r], n.id, n.rank, n.similarity, n.z);
+  }
+
   for (gint64 r = 0; r < kRealSpectra; r++) {
     gint64 id = aclip_embeddings_ids (real)[r];
     ASSERT_EQ (nearest.count (id), 1u) << "no simulated neighbour reported for " << id << "\n"
