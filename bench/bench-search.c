@@ -434,7 +434,8 @@ main (int argc, char **argv)
           ", \"dim\": %d, \"k\": %d, \"queries\": %d, \"batch\": %d, \"repeats\": %d, "
           "\"threads\": %d, \"bandwidth_gb_s\": %.2f, "
           "\"sgemm_gflop_s\": %.1f, \"bf16_dot_gmac_s\": %s, \"store_mb\": %.1f, "
-          "\"index_mb\": %.1f, \"index_build_ms\": %.1f, \"data_ms\": %.0f, \"auto_kernel_single\": \"%s\", \"data\": \"%s\"}\n",
+          "\"index_mb\": %.1f, \"index_build_ms\": %.1f, \"data_ms\": %.0f, "
+          "\"auto_kernel_single\": \"%s\", \"data\": \"%s\"}\n",
           n_rows, dim, k, n_single, batch, repeats, n_threads, bandwidth, sgemm_gflops,
           json_number (bf16_gmac_s, bf16_text, sizeof bf16_text), bytes / 1e6,
           aclip_search_index_size (index) / 1e6, index_ms, data_ms,

@@ -276,8 +276,8 @@ TEST (RealEmbed, RealSpectraAmongSimulatedGalaxies)
     if (found == nearest.end ())
       continue; /* a failure below */
     const Neighbour &n = found->second;
-    printf ("real galaxy %" G_GINT64_FORMAT ": z %.4f; nearest simulated spectrum %" G_GINT64_FORMAT
-            " (rank %d, cosine %.3f): z %.4f\n",
+    printf ("real spectrum %" G_GINT64_FORMAT ": z %.4f; nearest simulated spectrum "
+            "%" G_GINT64_FORMAT " (rank %d, cosine %.3f): z %.4f\n",
             real_ids[r], real_z[r], n.id, n.rank, n.similarity, n.z);
   }
 

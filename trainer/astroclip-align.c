@@ -37,7 +37,7 @@
 
 #define DEFAULT_EPOCHS         4
 #define DEFAULT_BATCH_SIZE     128
-#define DEFAULT_LR             1e-3 /* measured best of 1e-4, 3e-4, 6e-4, 1e-3: docs/default-model */
+#define DEFAULT_LR             1e-3 /* measured best: data/models/README.md */
 #define DEFAULT_WEIGHT_DECAY   0.05
 #define DEFAULT_VALIDATE_EVERY 250
 #define DEFAULT_MAX_VALIDATION 512
