@@ -40,20 +40,7 @@ namespace {
 const int kGalaxies = 60;
 const int kOtherGalaxies = 9;
 
-/* Runs the main loop until `done` holds or `seconds` pass; returns `done`'s last value. */
-bool
-spin_until (const std::function<bool ()> &done, double seconds = 20)
-{
-  gint64 deadline = g_get_monotonic_time () + (gint64) (seconds * G_USEC_PER_SEC);
-  while (!done ())
-    {
-      if (g_get_monotonic_time () > deadline)
-        return false;
-      g_main_context_iteration (nullptr, FALSE);
-      g_usleep (1000);
-    }
-  return true;
-}
+using file_chooser_test::spin_until;
 
 /* Runs the main loop for `seconds`, so that frames are drawn and thumbnails arrive. */
 void
