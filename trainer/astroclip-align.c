@@ -5,10 +5,12 @@
  * fresh heads. Each step takes B galaxies of the train split that have both an image and a
  * spectrum, embeds a lightly augmented view of each image (BN in evaluation mode) and each
  * spectrum, and minimises the symmetric InfoNCE of the L2-normalised embeddings with AdamW
- * under a warm-up + cosine schedule, updating only what --finetune makes trainable. The
- * validation metric, before the first step, every --validate-every steps and at the end, is
- * the top-1 retrieval accuracy image → spectrum among the first --max-validation galaxies of
- * the validation split (centre crops, no augmentation).
+ * under a warm-up + cosine schedule, updating only what --finetune makes trainable; with
+ * --spectrum-views W, plus W times the InfoNCE between each spectrum and a second view of it
+ * with its noise drawn again (docs/trainer.md). The validation metric, before the first step,
+ * every --validate-every steps and at the end, is the top-1 retrieval accuracy image →
+ * spectrum among the first --max-validation galaxies of the validation split (centre crops,
+ * no augmentation).
  *
  * A checkpoint (every tensor: both encoders, both heads, the logit scale; the AdamW state) is
  * saved every --save-every seconds, at the end and on SIGINT/SIGTERM (after the step in
@@ -26,6 +28,7 @@
 #include "aclip-model.h"
 #include "aclip-optim.h"
 #include "aclip-render.h"
+#include "aclip-rng.h"
 
 #include <glib/gi18n.h>
 #include <inttypes.h>
@@ -48,6 +51,9 @@
 #define GRAD_CLIP              1.0
 #define MAX_LOGIT_SCALE        100.0 /* CLIP's clamp of a learned scale */
 
+/* Seeds the noise of the second spectrum views (--spectrum-views), apart from other draws. */
+#define SPECTRUM_VIEW_STREAM 0x5350454356494557
+
 typedef enum
 {
   FINETUNE_HEADS_ONLY, /* "none" or "heads-only": encoders frozen */
@@ -62,7 +68,7 @@ typedef struct
   char *catalogue, *spectrum_model, *image_model, *out, *finetune;
   gint64 steps, epochs, warmup, max_galaxies, validate_every, max_validation;
   int batch_size;
-  double lr, weight_decay, logit_scale;
+  double lr, weight_decay, logit_scale, spectrum_views;
   gboolean learn_logit_scale;
 } CommandLine;
 
@@ -74,6 +80,7 @@ typedef struct
   int batch_size;
   gint64 total_steps, warmup_steps, max_galaxies, validate_every, max_validation;
   double lr, final_lr, weight_decay, logit_scale;
+  double spectrum_views; /* weight of the spectrum–spectrum InfoNCE; 0: the paper's loss only */
   gboolean learn_logit_scale;
   Finetune finetune;
 } Settings;
@@ -96,15 +103,20 @@ typedef struct
   AclipAugmentParams *views; /* [B] */
   float *input;              /* [B, 3, S, S] */
   float *augment_workspace;
-  float *image_emb, *spectrum_emb; /* [B, D] copies of the step's embeddings */
-  float *d_image, *d_spectrum;     /* [B, D] */
-  float *loss_workspace;           /* aclip_infonce_workspace_size (B) */
-  float *val_image, *val_spectrum; /* [N_val, D] */
+  float *image_emb;                 /* [B, D] copy of the step's image embeddings */
+  float *spectrum_emb, *d_spectrum; /* [V·B, D]: V = 2 with --spectrum-views (the observed
+                                     * spectra, then their noisier second views), else 1 */
+  float *d_image;                   /* [B, D] */
+  float *view_flux, *view_ivar;     /* [2·B, n_wave] with --spectrum-views, else NULL */
+  float *loss_workspace;            /* aclip_infonce_workspace_size (B) */
+  float *view_workspace;            /* the same, for the spectrum–spectrum loss */
+  float *val_image, *val_spectrum;  /* [N_val, D] */
   float *val_workspace;
   gint64 n_validation;
   int epoch;
   double last_loss, val_top1, val_loss;
-  float train_top1; /* the last step's image → spectrum retrieval within its batch */
+  double last_view_loss; /* the last step's spectrum–spectrum InfoNCE (--spectrum-views) */
+  float train_top1;      /* the last step's image → spectrum retrieval within its batch */
   AclipAdamWConfig adamw;
 } Run;
 
@@ -126,6 +138,9 @@ run_clear (Run *run)
   g_free (run->d_image);
   g_free (run->d_spectrum);
   g_free (run->loss_workspace);
+  g_free (run->view_flux);
+  g_free (run->view_ivar);
+  g_free (run->view_workspace);
   g_free (run->val_image);
   g_free (run->val_spectrum);
   g_free (run->val_workspace);
@@ -176,6 +191,7 @@ settings_save (const Settings *s, GKeyFile *k)
   g_key_file_set_double (k, g, "weight_decay", s->weight_decay);
   g_key_file_set_double (k, g, "logit_scale", s->logit_scale);
   g_key_file_set_boolean (k, g, "learn_logit_scale", s->learn_logit_scale);
+  g_key_file_set_double (k, g, "spectrum_views", s->spectrum_views);
   g_key_file_set_string (k, g, "finetune", finetune_names[s->finetune]);
 }
 
@@ -211,6 +227,10 @@ settings_load (Settings *s, GKeyFile *k, GError **error)
   GET (logit_scale, g_key_file_get_double);
   GET (learn_logit_scale, g_key_file_get_boolean);
 #undef GET
+  /* Absent from checkpoints written before the option existed: the paper's loss. */
+  s->spectrum_views = g_key_file_has_key (k, g, "spectrum_views", NULL)
+                          ? g_key_file_get_double (k, g, "spectrum_views", NULL)
+                          : 0.0;
   if (local == NULL)
     finetune = g_key_file_get_string (k, g, "finetune", &local);
   if (local != NULL) {
@@ -218,7 +238,8 @@ settings_load (Settings *s, GKeyFile *k, GError **error)
     g_error_free (local);
     return FALSE;
   }
-  if (!parse_finetune (finetune, &s->finetune) || s->batch_size < 2) {
+  if (!parse_finetune (finetune, &s->finetune) || s->batch_size < 2 ||
+      !(s->spectrum_views >= 0 && isfinite (s->spectrum_views))) {
     g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_VALUE, _("[%s]: invalid settings"), g);
     return FALSE;
   }
@@ -396,6 +417,11 @@ parse (Run *run, int *argc, char ***argv, int *status)
       N_("What trains besides the heads: none or heads-only (the encoders frozen; fastest), "
          "last-layers (the last transformer block and image stage; the default), all"),
       N_("WHAT") },
+    { "spectrum-views", 0, 0, G_OPTION_ARG_DOUBLE, &c->spectrum_views,
+      N_("Add W times an InfoNCE between each spectrum and a second view of it with its noise "
+         "drawn again, so that the spectrum embedding keeps what only spectra tell (default 0: "
+         "the paper's loss only)"),
+      N_("W") },
     { "max-galaxies", 0, 0, G_OPTION_ARG_INT64, &c->max_galaxies,
       N_("Use only the first N galaxies of the train split (default: all)"), N_("N") },
     { "validate-every", 0, 0, G_OPTION_ARG_INT64, &c->validate_every,
@@ -430,8 +456,9 @@ parse (Run *run, int *argc, char ***argv, int *status)
     problem = _("--finetune must be none, heads-only, last-layers or all");
   else if (c->steps < 0 || c->epochs < 0 || c->batch_size < 0 || c->lr < 0 || c->logit_scale < 0 ||
            c->max_galaxies < -1 || c->validate_every < -1 || c->max_validation < -1 ||
-           c->warmup < -1 || !isfinite (c->lr) || !isfinite (c->weight_decay) ||
-           !isfinite (c->logit_scale) || (c->weight_decay < 0 && c->weight_decay != -1))
+           c->warmup < -1 || c->spectrum_views < 0 || !isfinite (c->spectrum_views) ||
+           !isfinite (c->lr) || !isfinite (c->weight_decay) || !isfinite (c->logit_scale) ||
+           (c->weight_decay < 0 && c->weight_decay != -1))
     problem = _("sizes, counts and rates must not be negative");
   if (problem != NULL) {
     g_printerr ("astroclip %s: %s\n", STAGE, problem);
@@ -459,6 +486,7 @@ settings_from_command_line (Run *run)
   s->weight_decay = c->weight_decay >= 0 ? c->weight_decay : DEFAULT_WEIGHT_DECAY;
   s->logit_scale = c->logit_scale > 0 ? c->logit_scale : ACLIP_MODEL_DEFAULT_LOGIT_SCALE;
   s->learn_logit_scale = c->learn_logit_scale;
+  s->spectrum_views = c->spectrum_views;
   parse_finetune (c->finetune != NULL ? c->finetune : DEFAULT_FINETUNE, &s->finetune);
 }
 
@@ -527,13 +555,21 @@ allocate_buffers (Run *run, GError **error)
       float, MAX (aclip_augment_batch_workspace_size (&run->augment,
                                                       aclip_thread_pool_n_threads (run->pool)),
                   1));
+  gsize n_views = run->settings.spectrum_views > 0 ? 2 : 1;
   run->image_emb = g_try_new (float, b * d);
-  run->spectrum_emb = g_try_new (float, b * d);
+  run->spectrum_emb = g_try_new (float, n_views * b * d);
   run->d_image = g_try_new (float, b * d);
-  run->d_spectrum = g_try_new (float, b * d);
+  run->d_spectrum = g_try_new (float, n_views * b * d);
   run->loss_workspace = g_try_new (float, aclip_infonce_workspace_size ((gint64) b));
   gboolean ok = run->views && run->input && run->augment_workspace && run->image_emb &&
                 run->spectrum_emb && run->d_image && run->d_spectrum && run->loss_workspace;
+  if (n_views == 2) {
+    gsize n_wave = (gsize) astroclip_loader_n_wave (run->train);
+    run->view_flux = g_try_new (float, 2 * b * n_wave);
+    run->view_ivar = g_try_new (float, 2 * b * n_wave);
+    run->view_workspace = g_try_new (float, aclip_infonce_workspace_size ((gint64) b));
+    ok = ok && run->view_flux && run->view_ivar && run->view_workspace;
+  }
   if (run->validation != NULL) {
     gsize n = (gsize) run->n_validation;
     run->val_image = g_try_new (float, n * d);
@@ -555,11 +591,13 @@ build_model (Run *run, AclipCheckpoint *resume_from, GError **error)
   AclipModelMode mode = s->finetune == FINETUNE_HEADS_ONLY    ? ACLIP_MODEL_TRAIN_HEADS
                         : s->finetune == FINETUNE_LAST_LAYERS ? ACLIP_MODEL_TRAIN_LAST_LAYERS
                                                               : ACLIP_MODEL_TRAIN_ALL;
+  /* With --spectrum-views the spectra of a step go through the encoder as one batch of 2·B. */
+  int max_batch = s->spectrum_views > 0 ? 2 * s->batch_size : s->batch_size;
   if (resume_from != NULL) {
     AclipModelConfig config;
     if (!aclip_model_config_from_checkpoint (&config, resume_from, error))
       return FALSE;
-    run->model = aclip_model_new (&config, s->batch_size, mode, error);
+    run->model = aclip_model_new (&config, max_batch, mode, error);
     return run->model != NULL &&
            aclip_checkpoint_restore (resume_from, aclip_model_params (run->model), TRUE, error);
   }
@@ -571,7 +609,7 @@ build_model (Run *run, AclipCheckpoint *resume_from, GError **error)
     return FALSE;
   AclipHeadConfig head;
   aclip_head_config_init_default (&head);
-  run->model = aclip_model_new_from_pretrained (spectrum, image, &head, s->batch_size, mode,
+  run->model = aclip_model_new_from_pretrained (spectrum, image, &head, max_batch, mode,
                                                 s->seed, run->pool, error);
   if (run->model == NULL)
     return FALSE;
@@ -581,6 +619,34 @@ build_model (Run *run, AclipCheckpoint *resume_from, GError **error)
 }
 
 /* ---- The step loop's callbacks (astroclip_train_run) ---------------------------------------- */
+
+/* The spectra of a step with --spectrum-views: rows [0, B) of view_flux and view_ivar are the
+ * observed spectra, rows [B, 2B) a second view of each, flux + ε/√ivar with ε ~ N (0, 1) drawn
+ * for (seed, step, galaxy) on every good pixel, so the second view's variance is twice the
+ * observed one and its inverse variance ivar/2. Masked pixels (ivar 0) stay as they are. */
+static void
+draw_spectrum_views (Run *run, const AstroclipBatch *batch, gint64 step)
+{
+  gsize n = (gsize) batch->n, n_wave = (gsize) astroclip_loader_n_wave (run->train);
+  memcpy (run->view_flux, batch->flux, sizeof (float) * n * n_wave);
+  memcpy (run->view_ivar, batch->ivar, sizeof (float) * n * n_wave);
+  for (gsize i = 0; i < n; i++) {
+    const float *flux = batch->flux + i * n_wave, *ivar = batch->ivar + i * n_wave;
+    float *view_flux = run->view_flux + (n + i) * n_wave;
+    float *view_ivar = run->view_ivar + (n + i) * n_wave;
+    AclipRng rng;
+    aclip_rng_init (&rng, run->settings.seed ^ SPECTRUM_VIEW_STREAM, (guint64) step, i);
+    for (gsize k = 0; k < n_wave; k++) {
+      if (ivar[k] > 0 && isfinite (ivar[k])) {
+        view_flux[k] = flux[k] + (float) (aclip_rng_normal (&rng) / sqrt (ivar[k]));
+        view_ivar[k] = 0.5f * ivar[k];
+      } else {
+        view_flux[k] = flux[k];
+        view_ivar[k] = ivar[k];
+      }
+    }
+  }
+}
 
 static gboolean
 train_step (gpointer data, const AstroclipBatch *batch, gint64 step, double lr, double *loss)
@@ -596,25 +662,46 @@ train_step (gpointer data, const AstroclipBatch *batch, gint64 step, double lr, 
   aclip_augment_batch (run->pool, &run->augment, &run->rgb, run->views, run->input, batch->images,
                        n, 1, run->height, run->width, run->augment_workspace);
 
+  /* The spectra, and with --spectrum-views their second views, in one encoder batch. */
+  gboolean views = s->spectrum_views > 0;
+  const float *flux = batch->flux, *ivar = batch->ivar;
+  int n_spectra = n;
+  if (views) {
+    draw_spectrum_views (run, batch, step);
+    flux = run->view_flux;
+    ivar = run->view_ivar;
+    n_spectra = 2 * n;
+  }
+  gsize spectra_nd = (gsize) n_spectra * d;
+
   aclip_params_zero_grads (params);
   memcpy (run->image_emb, aclip_model_forward_images (run->model, run->pool, run->input, n),
           sizeof (float) * nd);
   memcpy (run->spectrum_emb,
-          aclip_model_forward_spectra (run->model, run->pool, batch->flux, batch->ivar, n),
-          sizeof (float) * nd);
+          aclip_model_forward_spectra (run->model, run->pool, flux, ivar, n_spectra),
+          sizeof (float) * spectra_nd);
   float scale = (float) aclip_model_logit_scale (run->model);
   float accuracy[2];
   *loss = run->last_loss = aclip_infonce_forward (run->image_emb, run->spectrum_emb, n, d, scale,
                                                   run->loss_workspace, accuracy);
   run->train_top1 = accuracy[0];
+  if (views) {
+    run->last_view_loss = aclip_infonce_forward (run->spectrum_emb, run->spectrum_emb + nd, n, d,
+                                                 scale, run->view_workspace, NULL);
+    *loss = run->last_loss = run->last_loss + s->spectrum_views * run->last_view_loss;
+  }
   if (!isfinite (*loss))
     return FALSE;
   memset (run->d_image, 0, sizeof (float) * nd);
-  memset (run->d_spectrum, 0, sizeof (float) * nd);
+  memset (run->d_spectrum, 0, sizeof (float) * spectra_nd);
   float *d_log_scale =
       s->learn_logit_scale ? aclip_params_grad_by_name (params, ACLIP_MODEL_LOGIT_SCALE) : NULL;
   aclip_infonce_backward (run->d_image, run->d_spectrum, d_log_scale, run->image_emb,
                           run->spectrum_emb, n, d, scale, run->loss_workspace, 1.0f);
+  if (views)
+    aclip_infonce_backward (run->d_spectrum, run->d_spectrum + nd, d_log_scale, run->spectrum_emb,
+                            run->spectrum_emb + nd, n, d, scale, run->view_workspace,
+                            (float) s->spectrum_views);
   aclip_model_backward_images (run->model, run->pool, run->d_image);
   aclip_model_backward_spectra (run->model, run->pool, run->d_spectrum);
   return optimiser_step (run, &run->adamw, lr);
@@ -626,6 +713,8 @@ validate_step (gpointer data, gint64 step, GError **error)
   Run *run = data;
   if (step > 0)
     astroclip_progress_metric (run->progress, "train_top1", run->train_top1, step);
+  if (step > 0 && run->settings.spectrum_views > 0)
+    astroclip_progress_metric (run->progress, "train_view_loss", run->last_view_loss, step);
   return validate (run, step, error);
 }
 
@@ -647,7 +736,7 @@ train (Run *run)
   g_autoptr (GError) error = NULL;
   g_autoptr (AclipCheckpoint) checkpoint = NULL;
   run->out = g_canonicalize_filename (run->cli.out, NULL);
-  run->last_loss = run->val_top1 = run->val_loss = NAN;
+  run->last_loss = run->val_top1 = run->val_loss = run->last_view_loss = NAN;
   gboolean resuming = run->options.resume && g_file_test (run->out, G_FILE_TEST_EXISTS);
   if (run->options.resume && !resuming)
     g_printerr (_("astroclip %s: %s does not exist yet: starting a new run\n"), STAGE, run->out);
