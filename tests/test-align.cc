@@ -236,6 +236,10 @@ TEST (Align, TinyPipeline)
                                             G_KEY_FILE_NONE, nullptr));
     EXPECT_EQ (g_key_file_get_double (text, "training", "spectrum_views", nullptr), 0.5);
   }
+  /* --resume reads the setting back (a finished run only says so). */
+  run_ok ({ "align", "--out", dir.path ("model-views.ckpt"), "--resume", "--progress", "json" },
+          &out);
+  EXPECT_NE (out.find ("already reached its last step"), std::string::npos) << out;
   {
     /* The frozen encoders are the pretrained ones, bit for bit; the aligned checkpoint has
      * every tensor. */

@@ -228,9 +228,9 @@ settings_load (Settings *s, GKeyFile *k, GError **error)
   GET (learn_logit_scale, g_key_file_get_boolean);
 #undef GET
   /* Absent from checkpoints written before the option existed: the paper's loss. */
-  s->spectrum_views = g_key_file_has_key (k, g, "spectrum_views", NULL)
-                          ? g_key_file_get_double (k, g, "spectrum_views", NULL)
-                          : 0.0;
+  s->spectrum_views = 0.0;
+  if (local == NULL && g_key_file_has_key (k, g, "spectrum_views", NULL))
+    s->spectrum_views = g_key_file_get_double (k, g, "spectrum_views", &local);
   if (local == NULL)
     finetune = g_key_file_get_string (k, g, "finetune", &local);
   if (local != NULL) {
