@@ -715,7 +715,8 @@ static const char *const method_features[N_METHODS] = {
   N_("spectrum embeddings, standardised"),
   N_("fit on standardised spectrum embeddings, queried with image embeddings standardised by "
      "the spectra's statistics"),
-  N_("g-r, r-z, r (AB magnitudes from FLUX_G/R/Z), standardised"),
+  N_("g-r, r-z, r (AB magnitudes from FLUX_G/R/Z, which in a simulated catalogue are the "
+     "true fluxes, without noise), standardised"),
   N_("PCA scores (not whitened) of the Legacy Survey RGB mapping of the centre crop, "
      "block-averaged"),
   N_("PCA scores (not whitened) of spectra z-scored by their own mean and std over good "
