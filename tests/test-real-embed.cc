@@ -259,33 +259,24 @@ TEST (RealEmbed, RealSpectraAmongSimulatedGalaxies)
 
   /* What the model makes of real spectra, for the record (measured by hand, not asserted):
    * each real galaxy's own redshift (redrock's or the SDSS pipeline's) against its nearest
-   * simulated neighbour's, printed in the test's log. */
+   * simulated neighbour's, printed in the test's log. `embed` writes the catalogue's rows in
+   * order, so row r of the embeddings is row r of real.fits. */
   g_autoptr (AclipCatalogue) real_catalogue =
       aclip_catalogue_open (dir.path ("real.fits").c_str (), error.out ());
   ASSERT_NE (real_catalogue, nullptr) << error->message;
   std::vector<double> real_z (kRealSpectra);
-  std::vector<gint64> real_ids (kRealSpectra);
   ASSERT_TRUE (aclip_catalogue_read_column (real_catalogue, "Z", 0, kRealSpectra, real_z.data (),
                                             error.out ()))
       << error->message;
-  ASSERT_TRUE (aclip_catalogue_read_ids (real_catalogue, 0, kRealSpectra, real_ids.data (),
-                                         error.out ()))
-      << error->message;
-  for (gint64 r = 0; r < kRealSpectra; r++) {
-    auto found = nearest.find (real_ids[r]);
-    if (found == nearest.end ())
-      continue; /* a failure below */
-    const Neighbour &n = found->second;
-    printf ("real spectrum %" G_GINT64_FORMAT ": z %.4f; nearest simulated spectrum "
-            "%" G_GINT64_FORMAT " (rank %d, cosine %.3f): z %.4f\n",
-            real_ids[r], real_z[r], n.id, n.rank, n.similarity, n.z);
-  }
 
   for (gint64 r = 0; r < kRealSpectra; r++) {
     gint64 id = aclip_embeddings_ids (real)[r];
     ASSERT_EQ (nearest.count (id), 1u) << "no simulated neighbour reported for " << id << "\n"
                                        << csv;
     const Neighbour &n = nearest[id];
+    printf ("real spectrum %" G_GINT64_FORMAT ": z %.4f; nearest simulated spectrum "
+            "%" G_GINT64_FORMAT " (rank %d, cosine %.3f): z %.4f\n",
+            id, real_z[r], n.id, n.rank, n.similarity, n.z);
     EXPECT_GE (aclip_embeddings_find (sim, n.id), 0) << n.id;
     EXPECT_TRUE (std::isfinite (n.z) && n.z >= 0) << "galaxy " << id << ": z " << n.z;
     EXPECT_TRUE (std::isfinite (n.similarity) && std::fabs (n.similarity) <= 1.0 + 1e-6)
