@@ -202,10 +202,13 @@ TEST (Align, TinyPipeline)
   /* --spectrum-views: the spectrum–spectrum InfoNCE is reported, and trained: with weight 0.5
    * it ends lower than with a negligible weight (the same batches and views otherwise); the
    * weight is kept in the checkpoint's settings for --resume. */
-  auto view_losses = [&] (const char *weight, const std::string &out_path) {
+  auto view_losses = [&] (const char *weight, const std::string &out_path,
+                          const char *view_count = nullptr) {
     std::vector<std::string> views = align_arguments (dir, out_path, 30);
     views.insert (views.end (), { "--spectrum-views", weight, "--validate-every", "5",
                                   "--progress", "json" });
+    if (view_count != nullptr)
+      views.insert (views.end (), { "--spectrum-view-count", view_count });
     std::string views_out;
     run_ok (views, &views_out);
     std::vector<double> losses;
@@ -226,15 +229,43 @@ TEST (Align, TinyPipeline)
                std::log (16.0), trained.back (), untrained.back ());
   EXPECT_LT (trained.back (), 0.85 * untrained.back ());
 
+  /* --spectrum-view-count 8: half of each batch of 16 gets a second view, and that loss
+   * (over 8, chance ln 8) still trains. */
+  std::vector<double> half_trained = view_losses ("0.5", dir.path ("model-views-half.ckpt"), "8");
+  std::vector<double> half_untrained =
+      view_losses ("1e-9", dir.path ("model-views-half-0.ckpt"), "8");
+  ASSERT_FALSE (half_trained.empty () || half_untrained.empty ());
+  std::printf ("[measured] with --spectrum-view-count 8 (chance %.3f) at step 30: %.3f with "
+               "weight 0.5, %.3f with 1e-9\n",
+               std::log (8.0), half_trained.back (), half_untrained.back ());
+  EXPECT_LT (half_trained.back (), 0.85 * half_untrained.back ());
+  EXPECT_LT (half_untrained.back (), untrained.back ()) << "fewer candidates, an easier loss";
+
   ErrorHolder error;
-  {
-    g_autoptr (AclipCheckpoint) model = aclip_checkpoint_open (
-        dir.path ("model-views.ckpt").c_str (), error.out ());
+  /* The settings that --resume reads back: the weight, and how many galaxies had a view. */
+  auto view_settings = [&] (const char *name, double weight, int view_count) {
+    g_autoptr (AclipCheckpoint) model =
+        aclip_checkpoint_open (dir.path (name).c_str (), error.out ());
     ASSERT_NE (model, nullptr) << error->message;
     g_autoptr (GKeyFile) text = g_key_file_new ();
     ASSERT_TRUE (g_key_file_load_from_data (text, aclip_checkpoint_get_text (model), -1,
                                             G_KEY_FILE_NONE, nullptr));
-    EXPECT_EQ (g_key_file_get_double (text, "training", "spectrum_views", nullptr), 0.5);
+    EXPECT_EQ (g_key_file_get_double (text, "training", "spectrum_views", nullptr), weight);
+    EXPECT_EQ (g_key_file_get_integer (text, "training", "spectrum_view_count", nullptr),
+               view_count)
+        << name;
+  };
+  view_settings ("model-views.ckpt", 0.5, 16);
+  view_settings ("model-views-half.ckpt", 0.5, 8);
+  std::vector<std::string> too_many = align_arguments (dir, dir.path ("model-bad.ckpt"), 2);
+  too_many.insert (too_many.end (), { "--spectrum-views", "1", "--spectrum-view-count", "17" });
+  std::vector<std::string> no_weight = align_arguments (dir, dir.path ("model-bad.ckpt"), 2);
+  no_weight.insert (no_weight.end (), { "--spectrum-view-count", "8" });
+  for (const auto &[arguments, message] : { std::pair (too_many, "must not exceed the batch size"),
+                                            std::pair (no_weight, "needs --spectrum-views") }) {
+    std::string o, e;
+    EXPECT_EQ (run_astroclip (arguments, &o, &e), 2) << e;
+    EXPECT_NE (e.find (message), std::string::npos) << e;
   }
   /* --resume reads the setting back (a finished run only says so). */
   run_ok ({ "align", "--out", dir.path ("model-views.ckpt"), "--resume", "--progress", "json" },

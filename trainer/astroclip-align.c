@@ -67,7 +67,7 @@ typedef struct
 {
   char *catalogue, *spectrum_model, *image_model, *out, *finetune;
   gint64 steps, epochs, warmup, max_galaxies, validate_every, max_validation;
-  int batch_size;
+  int batch_size, spectrum_view_count;
   double lr, weight_decay, logit_scale, spectrum_views;
   gboolean learn_logit_scale;
 } CommandLine;
@@ -81,6 +81,7 @@ typedef struct
   gint64 total_steps, warmup_steps, max_galaxies, validate_every, max_validation;
   double lr, final_lr, weight_decay, logit_scale;
   double spectrum_views; /* weight of the spectrum–spectrum InfoNCE; 0: the paper's loss only */
+  int spectrum_view_count; /* galaxies of a batch given a second view, 2 to batch_size */
   gboolean learn_logit_scale;
   Finetune finetune;
 } Settings;
@@ -104,12 +105,13 @@ typedef struct
   float *input;              /* [B, 3, S, S] */
   float *augment_workspace;
   float *image_emb;                 /* [B, D] copy of the step's image embeddings */
-  float *spectrum_emb, *d_spectrum; /* [V·B, D]: V = 2 with --spectrum-views (the observed
-                                     * spectra, then their noisier second views), else 1 */
+  float *spectrum_emb, *d_spectrum; /* [B + V, D]: the observed spectra, then the noisier
+                                     * second views of the first V (--spectrum-view-count;
+                                     * V = 0 without --spectrum-views) */
   float *d_image;                   /* [B, D] */
-  float *view_flux, *view_ivar;     /* [2·B, n_wave] with --spectrum-views, else NULL */
+  float *view_flux, *view_ivar;     /* [B + V, n_wave] with --spectrum-views, else NULL */
   float *loss_workspace;            /* aclip_infonce_workspace_size (B) */
-  float *view_workspace;            /* the same, for the spectrum–spectrum loss */
+  float *view_workspace;            /* aclip_infonce_workspace_size (V) */
   float *val_image, *val_spectrum;  /* [N_val, D] */
   float *val_workspace;
   gint64 n_validation;
@@ -192,6 +194,7 @@ settings_save (const Settings *s, GKeyFile *k)
   g_key_file_set_double (k, g, "logit_scale", s->logit_scale);
   g_key_file_set_boolean (k, g, "learn_logit_scale", s->learn_logit_scale);
   g_key_file_set_double (k, g, "spectrum_views", s->spectrum_views);
+  g_key_file_set_integer (k, g, "spectrum_view_count", s->spectrum_view_count);
   g_key_file_set_string (k, g, "finetune", finetune_names[s->finetune]);
 }
 
@@ -231,6 +234,10 @@ settings_load (Settings *s, GKeyFile *k, GError **error)
   s->spectrum_views = 0.0;
   if (local == NULL && g_key_file_has_key (k, g, "spectrum_views", NULL))
     s->spectrum_views = g_key_file_get_double (k, g, "spectrum_views", &local);
+  /* Absent: written when every galaxy of a batch had a second view. */
+  s->spectrum_view_count = s->batch_size;
+  if (local == NULL && g_key_file_has_key (k, g, "spectrum_view_count", NULL))
+    s->spectrum_view_count = g_key_file_get_integer (k, g, "spectrum_view_count", &local);
   if (local == NULL)
     finetune = g_key_file_get_string (k, g, "finetune", &local);
   if (local != NULL) {
@@ -239,7 +246,8 @@ settings_load (Settings *s, GKeyFile *k, GError **error)
     return FALSE;
   }
   if (!parse_finetune (finetune, &s->finetune) || s->batch_size < 2 ||
-      !(s->spectrum_views >= 0 && isfinite (s->spectrum_views))) {
+      !(s->spectrum_views >= 0 && isfinite (s->spectrum_views)) || s->spectrum_view_count < 2 ||
+      s->spectrum_view_count > s->batch_size) {
     g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_VALUE, _("[%s]: invalid settings"), g);
     return FALSE;
   }
@@ -422,6 +430,10 @@ parse (Run *run, int *argc, char ***argv, int *status)
          "drawn again, so that the spectrum embedding keeps what only spectra tell (default 0: "
          "the paper's loss only)"),
       N_("W") },
+    { "spectrum-view-count", 0, 0, G_OPTION_ARG_INT, &c->spectrum_view_count,
+      N_("With --spectrum-views, how many galaxies of each batch get a second view (default: "
+         "all of them)"),
+      N_("N") },
     { "max-galaxies", 0, 0, G_OPTION_ARG_INT64, &c->max_galaxies,
       N_("Use only the first N galaxies of the train split (default: all)"), N_("N") },
     { "validate-every", 0, 0, G_OPTION_ARG_INT64, &c->validate_every,
@@ -450,15 +462,19 @@ parse (Run *run, int *argc, char ***argv, int *status)
     problem = _("give --catalogue, --spectrum-model and --image-model");
   else if (c->steps > 0 && c->epochs > 0)
     problem = _("give --steps or --epochs, not both");
-  else if (c->batch_size == 1)
+  else if (c->batch_size == 1 || c->spectrum_view_count == 1)
     problem = _("a contrastive batch needs at least 2 galaxies");
+  else if (c->spectrum_view_count > 0 && !(c->spectrum_views > 0))
+    problem = _("--spectrum-view-count needs --spectrum-views");
+  else if (c->spectrum_view_count > (c->batch_size > 0 ? c->batch_size : DEFAULT_BATCH_SIZE))
+    problem = _("--spectrum-view-count must not exceed the batch size");
   else if (c->finetune != NULL && !parse_finetune (c->finetune, &finetune))
     problem = _("--finetune must be none, heads-only, last-layers or all");
   else if (c->steps < 0 || c->epochs < 0 || c->batch_size < 0 || c->lr < 0 || c->logit_scale < 0 ||
            c->max_galaxies < -1 || c->validate_every < -1 || c->max_validation < -1 ||
-           c->warmup < -1 || c->spectrum_views < 0 || !isfinite (c->spectrum_views) ||
-           !isfinite (c->lr) || !isfinite (c->weight_decay) || !isfinite (c->logit_scale) ||
-           (c->weight_decay < 0 && c->weight_decay != -1))
+           c->warmup < -1 || c->spectrum_views < 0 || c->spectrum_view_count < 0 ||
+           !isfinite (c->spectrum_views) || !isfinite (c->lr) || !isfinite (c->weight_decay) ||
+           !isfinite (c->logit_scale) || (c->weight_decay < 0 && c->weight_decay != -1))
     problem = _("sizes, counts and rates must not be negative");
   if (problem != NULL) {
     g_printerr ("astroclip %s: %s\n", STAGE, problem);
@@ -487,6 +503,7 @@ settings_from_command_line (Run *run)
   s->logit_scale = c->logit_scale > 0 ? c->logit_scale : ACLIP_MODEL_DEFAULT_LOGIT_SCALE;
   s->learn_logit_scale = c->learn_logit_scale;
   s->spectrum_views = c->spectrum_views;
+  s->spectrum_view_count = c->spectrum_view_count > 0 ? c->spectrum_view_count : s->batch_size;
   parse_finetune (c->finetune != NULL ? c->finetune : DEFAULT_FINETUNE, &s->finetune);
 }
 
@@ -555,19 +572,20 @@ allocate_buffers (Run *run, GError **error)
       float, MAX (aclip_augment_batch_workspace_size (&run->augment,
                                                       aclip_thread_pool_n_threads (run->pool)),
                   1));
-  gsize n_views = run->settings.spectrum_views > 0 ? 2 : 1;
+  const Settings *s = &run->settings;
+  gsize n_views = s->spectrum_views > 0 ? (gsize) s->spectrum_view_count : 0;
   run->image_emb = g_try_new (float, b * d);
-  run->spectrum_emb = g_try_new (float, n_views * b * d);
+  run->spectrum_emb = g_try_new (float, (b + n_views) * d);
   run->d_image = g_try_new (float, b * d);
-  run->d_spectrum = g_try_new (float, n_views * b * d);
+  run->d_spectrum = g_try_new (float, (b + n_views) * d);
   run->loss_workspace = g_try_new (float, aclip_infonce_workspace_size ((gint64) b));
   gboolean ok = run->views && run->input && run->augment_workspace && run->image_emb &&
                 run->spectrum_emb && run->d_image && run->d_spectrum && run->loss_workspace;
-  if (n_views == 2) {
+  if (n_views > 0) {
     gsize n_wave = (gsize) astroclip_loader_n_wave (run->train);
-    run->view_flux = g_try_new (float, 2 * b * n_wave);
-    run->view_ivar = g_try_new (float, 2 * b * n_wave);
-    run->view_workspace = g_try_new (float, aclip_infonce_workspace_size ((gint64) b));
+    run->view_flux = g_try_new (float, (b + n_views) * n_wave);
+    run->view_ivar = g_try_new (float, (b + n_views) * n_wave);
+    run->view_workspace = g_try_new (float, aclip_infonce_workspace_size ((gint64) n_views));
     ok = ok && run->view_flux && run->view_ivar && run->view_workspace;
   }
   if (run->validation != NULL) {
@@ -591,8 +609,9 @@ build_model (Run *run, AclipCheckpoint *resume_from, GError **error)
   AclipModelMode mode = s->finetune == FINETUNE_HEADS_ONLY    ? ACLIP_MODEL_TRAIN_HEADS
                         : s->finetune == FINETUNE_LAST_LAYERS ? ACLIP_MODEL_TRAIN_LAST_LAYERS
                                                               : ACLIP_MODEL_TRAIN_ALL;
-  /* With --spectrum-views the spectra of a step go through the encoder as one batch of 2·B. */
-  int max_batch = s->spectrum_views > 0 ? 2 * s->batch_size : s->batch_size;
+  /* With --spectrum-views the spectra of a step and the second views go through the encoder as
+   * one batch. */
+  int max_batch = s->batch_size + (s->spectrum_views > 0 ? s->spectrum_view_count : 0);
   if (resume_from != NULL) {
     AclipModelConfig config;
     if (!aclip_model_config_from_checkpoint (&config, resume_from, error))
@@ -621,16 +640,17 @@ build_model (Run *run, AclipCheckpoint *resume_from, GError **error)
 /* ---- The step loop's callbacks (astroclip_train_run) ---------------------------------------- */
 
 /* The spectra of a step with --spectrum-views: rows [0, B) of view_flux and view_ivar are the
- * observed spectra, rows [B, 2B) a second view of each, flux + ε/√ivar with ε ~ N (0, 1) drawn
- * for (seed, step, galaxy) on every good pixel, so the second view's variance is twice the
- * observed one and its inverse variance ivar/2. Masked pixels (ivar 0) stay as they are. */
+ * observed spectra, rows [B, B + V) a second view of each of the first V, flux + ε/√ivar with
+ * ε ~ N (0, 1) drawn for (seed, step, galaxy) on every good pixel, so the second view's variance
+ * is twice the observed one and its inverse variance ivar/2. Masked pixels (ivar 0) stay as they
+ * are. The batch is shuffled, so its first V galaxies are a random draw. */
 static void
-draw_spectrum_views (Run *run, const AstroclipBatch *batch, gint64 step)
+draw_spectrum_views (Run *run, const AstroclipBatch *batch, gint64 step, int n_views)
 {
   gsize n = (gsize) batch->n, n_wave = (gsize) astroclip_loader_n_wave (run->train);
   memcpy (run->view_flux, batch->flux, sizeof (float) * n * n_wave);
   memcpy (run->view_ivar, batch->ivar, sizeof (float) * n * n_wave);
-  for (gsize i = 0; i < n; i++) {
+  for (gsize i = 0; i < (gsize) n_views; i++) {
     const float *flux = batch->flux + i * n_wave, *ivar = batch->ivar + i * n_wave;
     float *view_flux = run->view_flux + (n + i) * n_wave;
     float *view_ivar = run->view_ivar + (n + i) * n_wave;
@@ -663,14 +683,15 @@ train_step (gpointer data, const AstroclipBatch *batch, gint64 step, double lr, 
                        n, 1, run->height, run->width, run->augment_workspace);
 
   /* The spectra, and with --spectrum-views their second views, in one encoder batch. */
-  gboolean views = s->spectrum_views > 0;
+  /* A short last batch gives a second view to as many of its galaxies as it has, up to V. */
+  int n_views = s->spectrum_views > 0 ? MIN (s->spectrum_view_count, n) : 0;
+  gboolean views = n_views > 0;
   const float *flux = batch->flux, *ivar = batch->ivar;
-  int n_spectra = n;
+  int n_spectra = n + n_views;
   if (views) {
-    draw_spectrum_views (run, batch, step);
+    draw_spectrum_views (run, batch, step, n_views);
     flux = run->view_flux;
     ivar = run->view_ivar;
-    n_spectra = 2 * n;
   }
   gsize spectra_nd = (gsize) n_spectra * d;
 
@@ -686,8 +707,8 @@ train_step (gpointer data, const AstroclipBatch *batch, gint64 step, double lr, 
                                                   run->loss_workspace, accuracy);
   run->train_top1 = accuracy[0];
   if (views) {
-    run->last_view_loss = aclip_infonce_forward (run->spectrum_emb, run->spectrum_emb + nd, n, d,
-                                                 scale, run->view_workspace, NULL);
+    run->last_view_loss = aclip_infonce_forward (run->spectrum_emb, run->spectrum_emb + nd, n_views,
+                                                 d, scale, run->view_workspace, NULL);
     *loss = run->last_loss = run->last_loss + s->spectrum_views * run->last_view_loss;
   }
   if (!isfinite (*loss))
@@ -700,7 +721,7 @@ train_step (gpointer data, const AstroclipBatch *batch, gint64 step, double lr, 
                           run->spectrum_emb, n, d, scale, run->loss_workspace, 1.0f);
   if (views)
     aclip_infonce_backward (run->d_spectrum, run->d_spectrum + nd, d_log_scale, run->spectrum_emb,
-                            run->spectrum_emb + nd, n, d, scale, run->view_workspace,
+                            run->spectrum_emb + nd, n_views, d, scale, run->view_workspace,
                             (float) s->spectrum_views);
   aclip_model_backward_images (run->model, run->pool, run->d_image);
   aclip_model_backward_spectra (run->model, run->pool, run->d_spectrum);
