@@ -682,8 +682,8 @@ train_step (gpointer data, const AstroclipBatch *batch, gint64 step, double lr, 
   aclip_augment_batch (run->pool, &run->augment, &run->rgb, run->views, run->input, batch->images,
                        n, 1, run->height, run->width, run->augment_workspace);
 
-  /* The spectra, and with --spectrum-views their second views, in one encoder batch. */
-  /* A short last batch gives a second view to as many of its galaxies as it has, up to V. */
+  /* The spectra, and with --spectrum-views the second views of the first V (of all of a
+   * shorter batch), in one encoder batch. */
   int n_views = s->spectrum_views > 0 ? MIN (s->spectrum_view_count, n) : 0;
   gboolean views = n_views > 0;
   const float *flux = batch->flux, *ivar = batch->ivar;
