@@ -254,6 +254,13 @@ settings_load (Settings *s, GKeyFile *k, GError **error)
   return TRUE;
 }
 
+/* Galaxies of a full batch that get a second spectrum view: V with --spectrum-views, else 0. */
+static int
+settings_n_views (const Settings *s)
+{
+  return s->spectrum_views > 0 ? s->spectrum_view_count : 0;
+}
+
 /* ---- Checkpoints --------------------------------------------------------------------------- */
 
 static gboolean
@@ -572,8 +579,7 @@ allocate_buffers (Run *run, GError **error)
       float, MAX (aclip_augment_batch_workspace_size (&run->augment,
                                                       aclip_thread_pool_n_threads (run->pool)),
                   1));
-  const Settings *s = &run->settings;
-  gsize n_views = s->spectrum_views > 0 ? (gsize) s->spectrum_view_count : 0;
+  gsize n_views = (gsize) settings_n_views (&run->settings);
   run->image_emb = g_try_new (float, b * d);
   run->spectrum_emb = g_try_new (float, (b + n_views) * d);
   run->d_image = g_try_new (float, b * d);
@@ -611,7 +617,7 @@ build_model (Run *run, AclipCheckpoint *resume_from, GError **error)
                                                               : ACLIP_MODEL_TRAIN_ALL;
   /* With --spectrum-views the spectra of a step and the second views go through the encoder as
    * one batch. */
-  int max_batch = s->batch_size + (s->spectrum_views > 0 ? s->spectrum_view_count : 0);
+  int max_batch = s->batch_size + settings_n_views (s);
   if (resume_from != NULL) {
     AclipModelConfig config;
     if (!aclip_model_config_from_checkpoint (&config, resume_from, error))
@@ -684,7 +690,7 @@ train_step (gpointer data, const AstroclipBatch *batch, gint64 step, double lr, 
 
   /* The spectra, and with --spectrum-views the second views of the first V (of all of a
    * shorter batch), in one encoder batch. */
-  int n_views = s->spectrum_views > 0 ? MIN (s->spectrum_view_count, n) : 0;
+  int n_views = MIN (settings_n_views (s), n);
   gboolean views = n_views > 0;
   const float *flux = batch->flux, *ivar = batch->ivar;
   int n_spectra = n + n_views;
