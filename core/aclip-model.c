@@ -18,6 +18,7 @@ struct _AclipModel
   AclipSpectrumEncoder *spectrum;
   AclipImageEncoder *image;
   AclipHead *spectrum_head, *image_head;
+  AclipHead *spectrum_view_head; /* NULL unless config.spectrum_view_head */
   float *image_d_tokens;   /* [max_batch, T_image, C_image], TRAIN_ALL only */
   float *input;            /* [max_batch, 3, S, S]: RGB inputs of aclip_model_embed_images */
   float *augment_workspace;
@@ -31,6 +32,8 @@ aclip_model_config_save (const AclipModelConfig *config, GKeyFile *key_file)
   aclip_spectrum_encoder_config_save (&config->spectrum, key_file);
   aclip_image_encoder_config_save (&config->image, key_file);
   aclip_head_config_save (&config->head, key_file);
+  if (config->spectrum_view_head)
+    g_key_file_set_boolean (key_file, ACLIP_HEAD_GROUP, "spectrum_view_head", TRUE);
 }
 
 gboolean
@@ -46,6 +49,18 @@ aclip_model_config_load (AclipModelConfig *config, GKeyFile *key_file, GError **
       !aclip_head_config_validate (&c.head, c.spectrum.width, error) ||
       !aclip_head_config_validate (&c.head, aclip_image_encoder_config_channels (&c.image), error))
     return FALSE;
+  c.spectrum_view_head = FALSE;
+  if (g_key_file_has_key (key_file, ACLIP_HEAD_GROUP, "spectrum_view_head", NULL)) {
+    GError *local = NULL;
+    c.spectrum_view_head =
+        g_key_file_get_boolean (key_file, ACLIP_HEAD_GROUP, "spectrum_view_head", &local);
+    if (local != NULL) {
+      g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_VALUE, "[%s] spectrum_view_head: %s",
+                   ACLIP_HEAD_GROUP, local->message);
+      g_error_free (local);
+      return FALSE;
+    }
+  }
   *config = c;
   return TRUE;
 }
@@ -89,6 +104,9 @@ aclip_model_new (const AclipModelConfig *config, int max_batch, AclipModelMode m
                             ACLIP_MODEL_SPECTRUM_HEAD_PREFIX, error) ||
       !aclip_head_register (&config->head, c_img, model->params, ACLIP_MODEL_IMAGE_HEAD_PREFIX,
                             error) ||
+      (config->spectrum_view_head &&
+       !aclip_head_register (&config->head, c_spec, model->params,
+                             ACLIP_MODEL_SPECTRUM_VIEW_HEAD_PREFIX, error)) ||
       aclip_params_add (model->params, ACLIP_MODEL_LOGIT_SCALE, 1, &one, scale_init,
                         ACLIP_PARAM_NONE, error) < 0 ||
       !aclip_params_seal (model->params,
@@ -118,6 +136,13 @@ aclip_model_new (const AclipModelConfig *config, int max_batch, AclipModelMode m
                                       ACLIP_MODEL_IMAGE_HEAD_PREFIX, max_batch, train_heads, error);
   if (model->image_head == NULL)
     return NULL;
+  if (config->spectrum_view_head) {
+    model->spectrum_view_head =
+        aclip_head_new (&config->head, c_spec, t_spec, model->params,
+                        ACLIP_MODEL_SPECTRUM_VIEW_HEAD_PREFIX, max_batch, train_heads, error);
+    if (model->spectrum_view_head == NULL)
+      return NULL;
+  }
   int side = aclip_image_encoder_config_input_size (&config->image);
   model->input = g_try_new (float, (gsize) max_batch * 3 * side * side);
   if (train_encoders)
@@ -137,6 +162,7 @@ aclip_model_free (AclipModel *model)
     return;
   aclip_head_free (model->spectrum_head);
   aclip_head_free (model->image_head);
+  aclip_head_free (model->spectrum_view_head);
   aclip_spectrum_encoder_free (model->spectrum);
   aclip_image_encoder_free (model->image);
   aclip_params_free (model->params);
@@ -167,13 +193,15 @@ load_text (const AclipCheckpoint *checkpoint, GKeyFile *key_file, GError **error
 AclipModel *
 aclip_model_new_from_pretrained (const AclipCheckpoint *spectrum_checkpoint,
                                  const AclipCheckpoint *image_checkpoint,
-                                 const AclipHeadConfig *head, int max_batch, AclipModelMode mode,
-                                 guint64 seed, AclipThreadPool *pool, GError **error)
+                                 const AclipHeadConfig *head, gboolean spectrum_view_head,
+                                 int max_batch, AclipModelMode mode, guint64 seed,
+                                 AclipThreadPool *pool, GError **error)
 {
   AclipModelConfig config;
   aclip_spectrum_encoder_config_init_default (&config.spectrum);
   aclip_image_encoder_config_init_default (&config.image);
   config.head = *head;
+  config.spectrum_view_head = spectrum_view_head;
   g_autoptr (GKeyFile) spectrum_text = g_key_file_new ();
   g_autoptr (GKeyFile) image_text = g_key_file_new ();
   if (!load_text (spectrum_checkpoint, spectrum_text, error) ||
@@ -279,20 +307,39 @@ aclip_model_forward_images (AclipModel *model, AclipThreadPool *pool, const floa
   return aclip_head_forward (model->image_head, pool, tokens, NULL, batch);
 }
 
+const float *
+aclip_model_forward_spectrum_view_head (AclipModel *model, AclipThreadPool *pool, int batch)
+{
+  g_return_val_if_fail (model->spectrum_view_head != NULL, NULL);
+  return aclip_head_forward (model->spectrum_view_head, pool,
+                             aclip_spectrum_encoder_tokens (model->spectrum),
+                             aclip_spectrum_encoder_key_mask (model->spectrum), batch);
+}
+
 void
-aclip_model_backward_spectra (AclipModel *model, AclipThreadPool *pool, const float *d_embeddings)
+aclip_model_backward_spectra_with_views (AclipModel *model, AclipThreadPool *pool,
+                                         const float *d_embeddings, const float *d_view_embeddings)
 {
   g_return_if_fail (model->mode != ACLIP_MODEL_INFERENCE);
-  if (model->mode == ACLIP_MODEL_TRAIN_ALL || model->mode == ACLIP_MODEL_TRAIN_LAST_LAYERS) {
-    /* d_tokens was zeroed by the forward. */
-    aclip_head_backward (model->spectrum_head, pool, d_embeddings,
-                         aclip_spectrum_encoder_d_tokens (model->spectrum));
+  g_return_if_fail (d_view_embeddings == NULL || model->spectrum_view_head != NULL);
+  gboolean train_encoder =
+      model->mode == ACLIP_MODEL_TRAIN_ALL || model->mode == ACLIP_MODEL_TRAIN_LAST_LAYERS;
+  /* d_tokens was zeroed by the forward; both heads add to it. */
+  float *d_tokens = train_encoder ? aclip_spectrum_encoder_d_tokens (model->spectrum) : NULL;
+  aclip_head_backward (model->spectrum_head, pool, d_embeddings, d_tokens);
+  if (d_view_embeddings != NULL)
+    aclip_head_backward (model->spectrum_view_head, pool, d_view_embeddings, d_tokens);
+  if (train_encoder) {
     int first_layer =
         model->mode == ACLIP_MODEL_TRAIN_ALL ? 0 : model->config.spectrum.n_layers - 1;
     aclip_spectrum_encoder_backward_from (model->spectrum, pool, first_layer);
-  } else {
-    aclip_head_backward (model->spectrum_head, pool, d_embeddings, NULL);
   }
+}
+
+void
+aclip_model_backward_spectra (AclipModel *model, AclipThreadPool *pool, const float *d_embeddings)
+{
+  aclip_model_backward_spectra_with_views (model, pool, d_embeddings, NULL);
 }
 
 void

@@ -3,7 +3,10 @@
  *
  * Tensor prefixes: "spectrum." (aclip-spectrum-encoder.h), "image." (aclip-image-encoder.h),
  * "spectrum_head." and "image_head." (aclip-head.h), and "logit_scale" [1], the logarithm of
- * the InfoNCE logit scale (ln 15.5 unless learned). An aligned checkpoint's text holds
+ * the InfoNCE logit scale (ln 15.5 unless learned). A model built with spectrum_view_head has
+ * a third head, "spectrum_view_head.", over the spectrum encoder's tokens: an embedding of its
+ * own for a spectrum–spectrum loss during alignment (astroclip align --spectrum-view-head),
+ * which embedding and search never read. An aligned checkpoint's text holds
  * [spectrum_encoder], [image_encoder], [heads] and whatever the trainer adds.
  *
  * Images are embedded from flux cubes exactly as the image encoder sees them when it is not
@@ -27,6 +30,7 @@ G_BEGIN_DECLS
 #define ACLIP_MODEL_IMAGE_PREFIX         "image."
 #define ACLIP_MODEL_SPECTRUM_HEAD_PREFIX "spectrum_head."
 #define ACLIP_MODEL_IMAGE_HEAD_PREFIX    "image_head."
+#define ACLIP_MODEL_SPECTRUM_VIEW_HEAD_PREFIX "spectrum_view_head."
 #define ACLIP_MODEL_LOGIT_SCALE          "logit_scale"
 #define ACLIP_MODEL_DEFAULT_LOGIT_SCALE  15.5
 
@@ -35,6 +39,7 @@ typedef struct
   AclipSpectrumEncoderConfig spectrum;
   AclipImageEncoderConfig image;
   AclipHeadConfig head;
+  gboolean spectrum_view_head; /* [heads] spectrum_view_head, FALSE when absent */
 } AclipModelConfig;
 
 /* Writes [spectrum_encoder], [image_encoder] and [heads]. */
@@ -66,11 +71,13 @@ void aclip_model_free (AclipModel *model);
 
 /* Fresh values for every tensor from `seed` (the logit scale ln 15.5). */
 void aclip_model_init (AclipModel *model, guint64 seed, AclipThreadPool *pool);
-/* Reads the encoders' configurations from two pretraining checkpoints (the heads' is given),
+/* Reads the encoders' configurations from two pretraining checkpoints (the heads' is given,
+ * and whether there is a spectrum view head),
  * builds the model, initialises it from `seed` and copies each encoder's tensors by name. */
 AclipModel *aclip_model_new_from_pretrained (const AclipCheckpoint *spectrum_checkpoint,
                                              const AclipCheckpoint *image_checkpoint,
-                                             const AclipHeadConfig *head, int max_batch,
+                                             const AclipHeadConfig *head,
+                                             gboolean spectrum_view_head, int max_batch,
                                              AclipModelMode mode, guint64 seed,
                                              AclipThreadPool *pool, GError **error);
 /* An aligned checkpoint for inference: its configuration and all its tensors. */
@@ -99,6 +106,14 @@ void aclip_model_backward_spectra (AclipModel *model, AclipThreadPool *pool,
                                    const float *d_embeddings);
 void aclip_model_backward_images (AclipModel *model, AclipThreadPool *pool,
                                   const float *d_embeddings);
+/* With a spectrum view head: its embeddings [B, D] (L2-normalised) of the tokens of the last
+ * spectrum forward, and the backward of both spectrum heads and the encoder in one, the
+ * gradients of the two embeddings given (d_view_embeddings [B, D]). */
+const float *aclip_model_forward_spectrum_view_head (AclipModel *model, AclipThreadPool *pool,
+                                                     int batch);
+void aclip_model_backward_spectra_with_views (AclipModel *model, AclipThreadPool *pool,
+                                              const float *d_embeddings,
+                                              const float *d_view_embeddings);
 
 /* Embedding: the same as the forwards, images from flux cubes.
  *   flux, ivar: [B, n_wave]

@@ -203,12 +203,11 @@ TEST (Align, TinyPipeline)
    * it ends lower than with a negligible weight (the same batches and views otherwise); the
    * weight is kept in the checkpoint's settings for --resume. */
   auto view_losses = [&] (const char *weight, const std::string &out_path,
-                          const char *view_count = nullptr) {
+                          const std::vector<std::string> &options = {}, size_t n_reported = 6) {
     std::vector<std::string> views = align_arguments (dir, out_path, 30);
     views.insert (views.end (), { "--spectrum-views", weight, "--validate-every", "5",
                                   "--progress", "json" });
-    if (view_count != nullptr)
-      views.insert (views.end (), { "--spectrum-view-count", view_count });
+    views.insert (views.end (), options.begin (), options.end ());
     std::string views_out;
     run_ok (views, &views_out);
     std::vector<double> losses;
@@ -216,7 +215,7 @@ TEST (Align, TinyPipeline)
     for (size_t at = views_out.find (key); at != std::string::npos;
          at = views_out.find (key, at + 1))
       losses.push_back (std::strtod (views_out.c_str () + at + key.size (), nullptr));
-    EXPECT_EQ (losses.size (), 6u) << views_out;
+    EXPECT_EQ (losses.size (), n_reported) << views_out;
     for (double loss : losses)
       EXPECT_TRUE (std::isfinite (loss));
     return losses;
@@ -231,9 +230,10 @@ TEST (Align, TinyPipeline)
 
   /* --spectrum-view-count 8: half of each batch of 16 gets a second view, and that loss
    * (over 8, chance ln 8) still trains. */
-  std::vector<double> half_trained = view_losses ("0.5", dir.path ("model-views-half.ckpt"), "8");
+  std::vector<double> half_trained =
+      view_losses ("0.5", dir.path ("model-views-half.ckpt"), { "--spectrum-view-count", "8" });
   std::vector<double> half_untrained =
-      view_losses ("1e-9", dir.path ("model-views-half-0.ckpt"), "8");
+      view_losses ("1e-9", dir.path ("model-views-half-0.ckpt"), { "--spectrum-view-count", "8" });
   ASSERT_FALSE (half_trained.empty () || half_untrained.empty ());
   std::printf ("[measured] with --spectrum-view-count 8 (chance %.3f) at step 30: %.3f with "
                "weight 0.5, %.3f with 1e-9\n",
@@ -241,9 +241,26 @@ TEST (Align, TinyPipeline)
   EXPECT_LT (half_trained.back (), 0.85 * half_untrained.back ());
   EXPECT_LT (half_untrained.back (), untrained.back ()) << "fewer candidates, an easier loss";
 
+  /* --spectrum-view-head: the views are compared through a head of their own, and that loss
+   * trains too. */
+  std::vector<double> head_trained =
+      view_losses ("0.5", dir.path ("model-view-head.ckpt"), { "--spectrum-view-head" });
+  std::vector<double> head_untrained =
+      view_losses ("1e-9", dir.path ("model-view-head-0.ckpt"), { "--spectrum-view-head" });
+  ASSERT_FALSE (head_trained.empty () || head_untrained.empty ());
+  std::printf ("[measured] through the view head at step 30: %.3f with weight 0.5, %.3f with "
+               "1e-9\n",
+               head_trained.back (), head_untrained.back ());
+  EXPECT_LT (head_trained.back (), 0.85 * head_untrained.back ());
+
+  /* --spectrum-view-epochs 1: 240 training galaxies make 15 batches of 16 an epoch, so of the
+   * validations at steps 5, 10, …, 30 only the first 3 follow a step with views. */
+  view_losses ("0.5", dir.path ("model-views-epoch.ckpt"), { "--spectrum-view-epochs", "1" }, 3);
+
   ErrorHolder error;
   /* The settings that --resume reads back: the weight, and how many galaxies had a view. */
-  auto view_settings = [&] (const char *name, double weight, int view_count) {
+  auto view_settings = [&] (const char *name, double weight, int view_count, int view_epochs = 0,
+                            gboolean view_head = FALSE) {
     g_autoptr (AclipCheckpoint) model =
         aclip_checkpoint_open (dir.path (name).c_str (), error.out ());
     ASSERT_NE (model, nullptr) << error->message;
@@ -254,15 +271,33 @@ TEST (Align, TinyPipeline)
     EXPECT_EQ (g_key_file_get_integer (text, "training", "spectrum_view_count", nullptr),
                view_count)
         << name;
+    EXPECT_EQ (g_key_file_get_integer (text, "training", "spectrum_view_epochs", nullptr),
+               view_epochs)
+        << name;
+    EXPECT_EQ (g_key_file_get_boolean (text, "training", "spectrum_view_head", nullptr), view_head)
+        << name;
+    /* The model's own configuration says whether it has the view head, and its tensors. */
+    EXPECT_EQ (g_key_file_get_boolean (text, "heads", "spectrum_view_head", nullptr), view_head)
+        << name;
+    EXPECT_EQ (aclip_checkpoint_lookup (model, "spectrum_view_head.query") >= 0, view_head) << name;
   };
   view_settings ("model-views.ckpt", 0.5, 16);
   view_settings ("model-views-half.ckpt", 0.5, 8);
+  view_settings ("model-view-head.ckpt", 0.5, 16, 0, TRUE);
+  view_settings ("model-views-epoch.ckpt", 0.5, 16, 1);
   std::vector<std::string> too_many = align_arguments (dir, dir.path ("model-bad.ckpt"), 2);
   too_many.insert (too_many.end (), { "--spectrum-views", "1", "--spectrum-view-count", "17" });
   std::vector<std::string> no_weight = align_arguments (dir, dir.path ("model-bad.ckpt"), 2);
   no_weight.insert (no_weight.end (), { "--spectrum-view-count", "8" });
-  for (const auto &[arguments, message] : { std::pair (too_many, "must not exceed the batch size"),
-                                            std::pair (no_weight, "needs --spectrum-views") }) {
+  std::vector<std::string> head_alone = align_arguments (dir, dir.path ("model-bad.ckpt"), 2);
+  head_alone.insert (head_alone.end (), { "--spectrum-view-head" });
+  std::vector<std::string> epochs_alone = align_arguments (dir, dir.path ("model-bad.ckpt"), 2);
+  epochs_alone.insert (epochs_alone.end (), { "--spectrum-view-epochs", "1" });
+  for (const auto &[arguments, message] :
+       { std::pair (too_many, "must not exceed the batch size"),
+         std::pair (no_weight, "--spectrum-view-count needs --spectrum-views"),
+         std::pair (head_alone, "--spectrum-view-head needs --spectrum-views"),
+         std::pair (epochs_alone, "--spectrum-view-epochs needs --spectrum-views") }) {
     std::string o, e;
     EXPECT_EQ (run_astroclip (arguments, &o, &e), 2) << e;
     EXPECT_NE (e.find (message), std::string::npos) << e;
@@ -271,6 +306,13 @@ TEST (Align, TinyPipeline)
   run_ok ({ "align", "--out", dir.path ("model-views.ckpt"), "--resume", "--progress", "json" },
           &out);
   EXPECT_NE (out.find ("already reached its last step"), std::string::npos) << out;
+  /* A model with a view head resumes, and embeds (the view head unread). */
+  run_ok ({ "align", "--out", dir.path ("model-view-head.ckpt"), "--resume", "--progress", "json" },
+          &out);
+  EXPECT_NE (out.find ("already reached its last step"), std::string::npos) << out;
+  run_ok ({ "embed", "--catalogue", dir.path ("S.fits"), "--model",
+            dir.path ("model-view-head.ckpt"), "--out", dir.path ("emb-view-head.fits"),
+            "--progress", "none" });
   {
     /* The frozen encoders are the pretrained ones, bit for bit; the aligned checkpoint has
      * every tensor. */

@@ -67,9 +67,9 @@ typedef struct
 {
   char *catalogue, *spectrum_model, *image_model, *out, *finetune;
   gint64 steps, epochs, warmup, max_galaxies, validate_every, max_validation;
-  int batch_size, spectrum_view_count;
+  int batch_size, spectrum_view_count, spectrum_view_epochs;
   double lr, weight_decay, logit_scale, spectrum_views;
-  gboolean learn_logit_scale;
+  gboolean learn_logit_scale, spectrum_view_head;
 } CommandLine;
 
 /* Saved in [training] and restored on --resume. */
@@ -82,6 +82,8 @@ typedef struct
   double lr, final_lr, weight_decay, logit_scale;
   double spectrum_views; /* weight of the spectrum–spectrum InfoNCE; 0: the paper's loss only */
   int spectrum_view_count; /* galaxies of a batch given a second view, 2 to batch_size */
+  int spectrum_view_epochs;    /* the first epochs with second views; 0: all of them */
+  gboolean spectrum_view_head; /* the view loss on a head of its own, not the shared embedding */
   gboolean learn_logit_scale;
   Finetune finetune;
 } Settings;
@@ -112,6 +114,7 @@ typedef struct
   float *view_flux, *view_ivar;     /* [B + V, n_wave] with --spectrum-views, else NULL */
   float *loss_workspace;            /* aclip_infonce_workspace_size (B) */
   float *view_workspace;            /* aclip_infonce_workspace_size (V) */
+  float *d_view_head;               /* [B + V, D] with --spectrum-view-head, else NULL */
   float *val_image, *val_spectrum;  /* [N_val, D] */
   float *val_workspace;
   gint64 n_validation;
@@ -143,6 +146,7 @@ run_clear (Run *run)
   g_free (run->view_flux);
   g_free (run->view_ivar);
   g_free (run->view_workspace);
+  g_free (run->d_view_head);
   g_free (run->val_image);
   g_free (run->val_spectrum);
   g_free (run->val_workspace);
@@ -195,6 +199,8 @@ settings_save (const Settings *s, GKeyFile *k)
   g_key_file_set_boolean (k, g, "learn_logit_scale", s->learn_logit_scale);
   g_key_file_set_double (k, g, "spectrum_views", s->spectrum_views);
   g_key_file_set_integer (k, g, "spectrum_view_count", s->spectrum_view_count);
+  g_key_file_set_integer (k, g, "spectrum_view_epochs", s->spectrum_view_epochs);
+  g_key_file_set_boolean (k, g, "spectrum_view_head", s->spectrum_view_head);
   g_key_file_set_string (k, g, "finetune", finetune_names[s->finetune]);
 }
 
@@ -238,6 +244,13 @@ settings_load (Settings *s, GKeyFile *k, GError **error)
   s->spectrum_view_count = s->batch_size;
   if (local == NULL && g_key_file_has_key (k, g, "spectrum_view_count", NULL))
     s->spectrum_view_count = g_key_file_get_integer (k, g, "spectrum_view_count", &local);
+  /* Absent: the views ran in every epoch. */
+  s->spectrum_view_epochs = 0;
+  if (local == NULL && g_key_file_has_key (k, g, "spectrum_view_epochs", NULL))
+    s->spectrum_view_epochs = g_key_file_get_integer (k, g, "spectrum_view_epochs", &local);
+  s->spectrum_view_head = FALSE;
+  if (local == NULL && g_key_file_has_key (k, g, "spectrum_view_head", NULL))
+    s->spectrum_view_head = g_key_file_get_boolean (k, g, "spectrum_view_head", &local);
   if (local == NULL)
     finetune = g_key_file_get_string (k, g, "finetune", &local);
   if (local != NULL) {
@@ -247,7 +260,7 @@ settings_load (Settings *s, GKeyFile *k, GError **error)
   }
   if (!parse_finetune (finetune, &s->finetune) || s->batch_size < 2 ||
       !(s->spectrum_views >= 0 && isfinite (s->spectrum_views)) || s->spectrum_view_count < 2 ||
-      s->spectrum_view_count > s->batch_size) {
+      s->spectrum_view_count > s->batch_size || s->spectrum_view_epochs < 0) {
     g_set_error (error, ACLIP_ERROR, ACLIP_ERROR_VALUE, _("[%s]: invalid settings"), g);
     return FALSE;
   }
@@ -308,7 +321,8 @@ choose_trainable (Run *run)
                                                  config->spectrum.n_layers - 1);
   g_autofree char *last_stage =
       g_strdup_printf ("%slayer%d.", ACLIP_MODEL_IMAGE_PREFIX, config->image.n_stages);
-  const char *heads[] = { ACLIP_MODEL_SPECTRUM_HEAD_PREFIX, ACLIP_MODEL_IMAGE_HEAD_PREFIX, NULL };
+  const char *heads[] = { ACLIP_MODEL_SPECTRUM_HEAD_PREFIX, ACLIP_MODEL_IMAGE_HEAD_PREFIX,
+                          ACLIP_MODEL_SPECTRUM_VIEW_HEAD_PREFIX, NULL };
   const char *last[] = { last_block, ACLIP_MODEL_SPECTRUM_PREFIX "final_norm.", last_stage,
                          NULL };
   for (int i = 0; i < n; i++) {
@@ -441,6 +455,14 @@ parse (Run *run, int *argc, char ***argv, int *status)
       N_("With --spectrum-views, how many galaxies of each batch get a second view (default: "
          "all of them)"),
       N_("N") },
+    { "spectrum-view-epochs", 0, 0, G_OPTION_ARG_INT, &c->spectrum_view_epochs,
+      N_("With --spectrum-views, give second views only in the first N epochs, so that the "
+         "last ones align with the paper's loss alone (default: every epoch)"),
+      N_("N") },
+    { "spectrum-view-head", 0, 0, G_OPTION_ARG_NONE, &c->spectrum_view_head,
+      N_("With --spectrum-views, compare the two views through a spectrum head of their own "
+         "instead of the shared embedding, so that only the spectrum encoder is drawn apart"),
+      NULL },
     { "max-galaxies", 0, 0, G_OPTION_ARG_INT64, &c->max_galaxies,
       N_("Use only the first N galaxies of the train split (default: all)"), N_("N") },
     { "validate-every", 0, 0, G_OPTION_ARG_INT64, &c->validate_every,
@@ -473,6 +495,10 @@ parse (Run *run, int *argc, char ***argv, int *status)
     problem = _("a contrastive batch needs at least 2 galaxies");
   else if (c->spectrum_view_count > 0 && !(c->spectrum_views > 0))
     problem = _("--spectrum-view-count needs --spectrum-views");
+  else if (c->spectrum_view_epochs > 0 && !(c->spectrum_views > 0))
+    problem = _("--spectrum-view-epochs needs --spectrum-views");
+  else if (c->spectrum_view_head && !(c->spectrum_views > 0))
+    problem = _("--spectrum-view-head needs --spectrum-views");
   else if (c->spectrum_view_count > (c->batch_size > 0 ? c->batch_size : DEFAULT_BATCH_SIZE))
     problem = _("--spectrum-view-count must not exceed the batch size");
   else if (c->finetune != NULL && !parse_finetune (c->finetune, &finetune))
@@ -480,8 +506,9 @@ parse (Run *run, int *argc, char ***argv, int *status)
   else if (c->steps < 0 || c->epochs < 0 || c->batch_size < 0 || c->lr < 0 || c->logit_scale < 0 ||
            c->max_galaxies < -1 || c->validate_every < -1 || c->max_validation < -1 ||
            c->warmup < -1 || c->spectrum_views < 0 || c->spectrum_view_count < 0 ||
-           !isfinite (c->spectrum_views) || !isfinite (c->lr) || !isfinite (c->weight_decay) ||
-           !isfinite (c->logit_scale) || (c->weight_decay < 0 && c->weight_decay != -1))
+           c->spectrum_view_epochs < 0 || !isfinite (c->spectrum_views) || !isfinite (c->lr) ||
+           !isfinite (c->weight_decay) || !isfinite (c->logit_scale) ||
+           (c->weight_decay < 0 && c->weight_decay != -1))
     problem = _("sizes, counts and rates must not be negative");
   if (problem != NULL) {
     g_printerr ("astroclip %s: %s\n", STAGE, problem);
@@ -511,6 +538,8 @@ settings_from_command_line (Run *run)
   s->learn_logit_scale = c->learn_logit_scale;
   s->spectrum_views = c->spectrum_views;
   s->spectrum_view_count = c->spectrum_view_count > 0 ? c->spectrum_view_count : s->batch_size;
+  s->spectrum_view_epochs = c->spectrum_view_epochs;
+  s->spectrum_view_head = c->spectrum_view_head;
   parse_finetune (c->finetune != NULL ? c->finetune : DEFAULT_FINETUNE, &s->finetune);
 }
 
@@ -593,6 +622,10 @@ allocate_buffers (Run *run, GError **error)
     run->view_ivar = g_try_new (float, (b + n_views) * n_wave);
     run->view_workspace = g_try_new (float, aclip_infonce_workspace_size ((gint64) n_views));
     ok = ok && run->view_flux && run->view_ivar && run->view_workspace;
+    if (run->settings.spectrum_view_head) {
+      run->d_view_head = g_try_new (float, (b + n_views) * d);
+      ok = ok && run->d_view_head;
+    }
   }
   if (run->validation != NULL) {
     gsize n = (gsize) run->n_validation;
@@ -634,8 +667,8 @@ build_model (Run *run, AclipCheckpoint *resume_from, GError **error)
     return FALSE;
   AclipHeadConfig head;
   aclip_head_config_init_default (&head);
-  run->model = aclip_model_new_from_pretrained (spectrum, image, &head, max_batch, mode,
-                                                s->seed, run->pool, error);
+  run->model = aclip_model_new_from_pretrained (spectrum, image, &head, s->spectrum_view_head,
+                                                max_batch, mode, s->seed, run->pool, error);
   if (run->model == NULL)
     return FALSE;
   aclip_params_value_by_name (aclip_model_params (run->model), ACLIP_MODEL_LOGIT_SCALE)[0] =
@@ -689,8 +722,9 @@ train_step (gpointer data, const AstroclipBatch *batch, gint64 step, double lr, 
                        n, 1, run->height, run->width, run->augment_workspace);
 
   /* The spectra, and with --spectrum-views the second views of the first V (of all of a
-   * shorter batch), in one encoder batch. */
-  int n_views = MIN (settings_n_views (s), n);
+   * shorter batch), in one encoder batch; none after --spectrum-view-epochs. */
+  gboolean view_epoch = s->spectrum_view_epochs == 0 || batch->epoch < s->spectrum_view_epochs;
+  int n_views = view_epoch ? MIN (settings_n_views (s), n) : 0;
   gboolean views = n_views > 0;
   const float *flux = batch->flux, *ivar = batch->ivar;
   int n_spectra = n + n_views;
@@ -707,14 +741,22 @@ train_step (gpointer data, const AstroclipBatch *batch, gint64 step, double lr, 
   memcpy (run->spectrum_emb,
           aclip_model_forward_spectra (run->model, run->pool, flux, ivar, n_spectra),
           sizeof (float) * spectra_nd);
+  /* [B + V, D]: the view head's embeddings, rows as spectrum_emb's (--spectrum-view-head) */
+  const float *view_head_emb =
+      views && s->spectrum_view_head
+          ? aclip_model_forward_spectrum_view_head (run->model, run->pool, n_spectra)
+          : NULL;
+  const float *view_emb = view_head_emb != NULL ? view_head_emb : run->spectrum_emb;
+  float *d_view = view_head_emb != NULL ? run->d_view_head : run->d_spectrum;
   float scale = (float) aclip_model_logit_scale (run->model);
   float accuracy[2];
   *loss = run->last_loss = aclip_infonce_forward (run->image_emb, run->spectrum_emb, n, d, scale,
                                                   run->loss_workspace, accuracy);
   run->train_top1 = accuracy[0];
+  run->last_view_loss = NAN;
   if (views) {
-    run->last_view_loss = aclip_infonce_forward (run->spectrum_emb, run->spectrum_emb + nd, n_views,
-                                                 d, scale, run->view_workspace, NULL);
+    run->last_view_loss = aclip_infonce_forward (view_emb, view_emb + nd, n_views, d, scale,
+                                                 run->view_workspace, NULL);
     *loss = run->last_loss = run->last_loss + s->spectrum_views * run->last_view_loss;
   }
   if (!isfinite (*loss))
@@ -725,12 +767,14 @@ train_step (gpointer data, const AstroclipBatch *batch, gint64 step, double lr, 
       s->learn_logit_scale ? aclip_params_grad_by_name (params, ACLIP_MODEL_LOGIT_SCALE) : NULL;
   aclip_infonce_backward (run->d_image, run->d_spectrum, d_log_scale, run->image_emb,
                           run->spectrum_emb, n, d, scale, run->loss_workspace, 1.0f);
+  if (view_head_emb != NULL)
+    memset (d_view, 0, sizeof (float) * spectra_nd);
   if (views)
-    aclip_infonce_backward (run->d_spectrum, run->d_spectrum + nd, d_log_scale, run->spectrum_emb,
-                            run->spectrum_emb + nd, n_views, d, scale, run->view_workspace,
-                            (float) s->spectrum_views);
+    aclip_infonce_backward (d_view, d_view + nd, d_log_scale, view_emb, view_emb + nd, n_views, d,
+                            scale, run->view_workspace, (float) s->spectrum_views);
   aclip_model_backward_images (run->model, run->pool, run->d_image);
-  aclip_model_backward_spectra (run->model, run->pool, run->d_spectrum);
+  aclip_model_backward_spectra_with_views (run->model, run->pool, run->d_spectrum,
+                                           view_head_emb != NULL ? d_view : NULL);
   return optimiser_step (run, &run->adamw, lr);
 }
 
@@ -740,7 +784,7 @@ validate_step (gpointer data, gint64 step, GError **error)
   Run *run = data;
   if (step > 0)
     astroclip_progress_metric (run->progress, "train_top1", run->train_top1, step);
-  if (step > 0 && run->settings.spectrum_views > 0)
+  if (step > 0 && isfinite (run->last_view_loss))
     astroclip_progress_metric (run->progress, "train_view_loss", run->last_view_loss, step);
   return validate (run, step, error);
 }
