@@ -220,8 +220,10 @@ TEST (Align, TinyPipeline)
       EXPECT_TRUE (std::isfinite (loss));
     return losses;
   };
-  std::vector<double> trained = view_losses ("0.5", dir.path ("model-views.ckpt"));
-  std::vector<double> untrained = view_losses ("1e-9", dir.path ("model-views-0.ckpt"));
+  const std::vector<std::string> every_epoch = { "--spectrum-view-epochs", "0" };
+  std::vector<double> trained = view_losses ("0.5", dir.path ("model-views.ckpt"), every_epoch);
+  std::vector<double> untrained =
+      view_losses ("1e-9", dir.path ("model-views-0.ckpt"), every_epoch);
   ASSERT_FALSE (trained.empty () || untrained.empty ());
   std::printf ("[measured] spectrum–spectrum InfoNCE over 16 (chance %.3f) at step 30: %.3f "
                "with weight 0.5, %.3f with 1e-9\n",
@@ -230,10 +232,11 @@ TEST (Align, TinyPipeline)
 
   /* --spectrum-view-count 8: half of each batch of 16 gets a second view, and that loss
    * (over 8, chance ln 8) still trains. */
-  std::vector<double> half_trained =
-      view_losses ("0.5", dir.path ("model-views-half.ckpt"), { "--spectrum-view-count", "8" });
+  const std::vector<std::string> half = { "--spectrum-view-epochs", "0", "--spectrum-view-count",
+                                          "8" };
+  std::vector<double> half_trained = view_losses ("0.5", dir.path ("model-views-half.ckpt"), half);
   std::vector<double> half_untrained =
-      view_losses ("1e-9", dir.path ("model-views-half-0.ckpt"), { "--spectrum-view-count", "8" });
+      view_losses ("1e-9", dir.path ("model-views-half-0.ckpt"), half);
   ASSERT_FALSE (half_trained.empty () || half_untrained.empty ());
   std::printf ("[measured] with --spectrum-view-count 8 (chance %.3f) at step 30: %.3f with "
                "weight 0.5, %.3f with 1e-9\n",
@@ -243,19 +246,20 @@ TEST (Align, TinyPipeline)
 
   /* --spectrum-view-head: the views are compared through a head of their own, and that loss
    * trains too. */
-  std::vector<double> head_trained =
-      view_losses ("0.5", dir.path ("model-view-head.ckpt"), { "--spectrum-view-head" });
+  const std::vector<std::string> head = { "--spectrum-view-epochs", "0", "--spectrum-view-head" };
+  std::vector<double> head_trained = view_losses ("0.5", dir.path ("model-view-head.ckpt"), head);
   std::vector<double> head_untrained =
-      view_losses ("1e-9", dir.path ("model-view-head-0.ckpt"), { "--spectrum-view-head" });
+      view_losses ("1e-9", dir.path ("model-view-head-0.ckpt"), head);
   ASSERT_FALSE (head_trained.empty () || head_untrained.empty ());
   std::printf ("[measured] through the view head at step 30: %.3f with weight 0.5, %.3f with "
                "1e-9\n",
                head_trained.back (), head_untrained.back ());
   EXPECT_LT (head_trained.back (), 0.85 * head_untrained.back ());
 
-  /* --spectrum-view-epochs 1: 240 training galaxies make 15 batches of 16 an epoch, so of the
-   * validations at steps 5, 10, …, 30 only the first 3 follow a step with views. */
-  view_losses ("0.5", dir.path ("model-views-epoch.ckpt"), { "--spectrum-view-epochs", "1" }, 3);
+  /* By default the views stop for the last epoch: 240 training galaxies make 15 batches of 16
+   * an epoch, so of the validations at steps 5, 10, …, 30 only the first 3 follow a step with
+   * views. */
+  view_losses ("0.5", dir.path ("model-views-epoch.ckpt"), {}, 3);
 
   ErrorHolder error;
   /* The settings that --resume reads back: the weight, and how many galaxies had a view. */
@@ -285,19 +289,22 @@ TEST (Align, TinyPipeline)
   view_settings ("model-views-half.ckpt", 0.5, 8);
   view_settings ("model-view-head.ckpt", 0.5, 16, 0, TRUE);
   view_settings ("model-views-epoch.ckpt", 0.5, 16, 1);
+  /* The defaults: weight 1, all but the last epoch (of 4 steps, one epoch: every one). */
+  view_settings ("model-default.ckpt", 1.0, 16, 0);
   std::vector<std::string> too_many = align_arguments (dir, dir.path ("model-bad.ckpt"), 2);
   too_many.insert (too_many.end (), { "--spectrum-views", "1", "--spectrum-view-count", "17" });
   std::vector<std::string> no_weight = align_arguments (dir, dir.path ("model-bad.ckpt"), 2);
-  no_weight.insert (no_weight.end (), { "--spectrum-view-count", "8" });
+  no_weight.insert (no_weight.end (), { "--spectrum-views", "0", "--spectrum-view-count", "8" });
   std::vector<std::string> head_alone = align_arguments (dir, dir.path ("model-bad.ckpt"), 2);
-  head_alone.insert (head_alone.end (), { "--spectrum-view-head" });
+  head_alone.insert (head_alone.end (), { "--spectrum-views", "0", "--spectrum-view-head" });
   std::vector<std::string> epochs_alone = align_arguments (dir, dir.path ("model-bad.ckpt"), 2);
-  epochs_alone.insert (epochs_alone.end (), { "--spectrum-view-epochs", "1" });
+  epochs_alone.insert (epochs_alone.end (),
+                       { "--spectrum-views", "0", "--spectrum-view-epochs", "1" });
   for (const auto &[arguments, message] :
        { std::pair (too_many, "must not exceed the batch size"),
-         std::pair (no_weight, "--spectrum-view-count needs --spectrum-views"),
-         std::pair (head_alone, "--spectrum-view-head needs --spectrum-views"),
-         std::pair (epochs_alone, "--spectrum-view-epochs needs --spectrum-views") }) {
+         std::pair (no_weight, "do nothing with --spectrum-views 0"),
+         std::pair (head_alone, "do nothing with --spectrum-views 0"),
+         std::pair (epochs_alone, "do nothing with --spectrum-views 0") }) {
     std::string o, e;
     EXPECT_EQ (run_astroclip (arguments, &o, &e), 2) << e;
     EXPECT_NE (e.find (message), std::string::npos) << e;

@@ -5,14 +5,15 @@
  * fresh heads. Each step takes B galaxies of the train split that have both an image and a
  * spectrum, embeds a lightly augmented view of each image (BN in evaluation mode) and each
  * spectrum, and minimises the symmetric InfoNCE of the L2-normalised embeddings with AdamW
- * under a warm-up + cosine schedule, updating only what --finetune makes trainable; with
- * --spectrum-views W, plus W times the InfoNCE between each spectrum and a second view of it
- * with its noise drawn again (docs/trainer.md). The validation metric, before the first step,
+ * under a warm-up + cosine schedule, updating only what --finetune makes trainable, plus
+ * (--spectrum-views W, default 1; by default in all epochs but the last) W times the InfoNCE
+ * between each spectrum and a second view of it with its noise drawn again, on the shared
+ * embedding or (--spectrum-view-head) on a third head's (docs/trainer.md). The validation metric, before the first step,
  * every --validate-every steps and at the end, is the top-1 retrieval accuracy image →
  * spectrum among the first --max-validation galaxies of the validation split (centre crops,
  * no augmentation).
  *
- * A checkpoint (every tensor: both encoders, both heads, the logit scale; the AdamW state) is
+ * A checkpoint (every tensor: both encoders, the heads, the logit scale; the AdamW state) is
  * saved every --save-every seconds, at the end and on SIGINT/SIGTERM (after the step in
  * progress, exit 0); --resume continues from it. Its text holds [spectrum_encoder],
  * [image_encoder], [heads] and [training].
@@ -45,6 +46,8 @@
 #define DEFAULT_VALIDATE_EVERY 250
 #define DEFAULT_MAX_VALIDATION 512
 #define DEFAULT_FINETUNE       "last-layers" /* measured best: docs/default-model */
+/* Second spectrum views, in all but the last epoch: measured best, data/models/README.md */
+#define DEFAULT_SPECTRUM_VIEWS 1.0
 #define WARMUP_FRACTION        0.05 /* of the steps, at most MAX_WARMUP */
 #define MAX_WARMUP             300
 #define FINAL_LR_FRACTION      0.01
@@ -413,7 +416,8 @@ parse (Run *run, int *argc, char ***argv, int *status)
 {
   CommandLine *c = &run->cli;
   c->warmup = c->max_galaxies = c->validate_every = c->max_validation = -1;
-  c->weight_decay = -1;
+  c->weight_decay = c->spectrum_views = -1;
+  c->spectrum_view_epochs = -1;
   astroclip_train_options_init (&run->options);
   const GOptionEntry entries[] = {
     { "catalogue", 'c', 0, G_OPTION_ARG_FILENAME, &c->catalogue,
@@ -448,20 +452,19 @@ parse (Run *run, int *argc, char ***argv, int *status)
       N_("WHAT") },
     { "spectrum-views", 0, 0, G_OPTION_ARG_DOUBLE, &c->spectrum_views,
       N_("Add W times an InfoNCE between each spectrum and a second view of it with its noise "
-         "drawn again, so that the spectrum embedding keeps what only spectra tell (default 0: "
-         "the paper's loss only)"),
+         "drawn again, so that the spectrum embedding keeps what only spectra tell (default 1; "
+         "0: the paper's loss only)"),
       N_("W") },
     { "spectrum-view-count", 0, 0, G_OPTION_ARG_INT, &c->spectrum_view_count,
-      N_("With --spectrum-views, how many galaxies of each batch get a second view (default: "
-         "all of them)"),
+      N_("How many galaxies of each batch get a second view (default: all of them)"),
       N_("N") },
     { "spectrum-view-epochs", 0, 0, G_OPTION_ARG_INT, &c->spectrum_view_epochs,
-      N_("With --spectrum-views, give second views only in the first N epochs, so that the "
-         "last ones align with the paper's loss alone (default: every epoch)"),
+      N_("Give second views only in the first N epochs, so that the last ones train with the "
+         "paper's loss alone (default: all but the last epoch; 0: every epoch)"),
       N_("N") },
     { "spectrum-view-head", 0, 0, G_OPTION_ARG_NONE, &c->spectrum_view_head,
-      N_("With --spectrum-views, compare the two views through a spectrum head of their own "
-         "instead of the shared embedding, so that only the spectrum encoder is drawn apart"),
+      N_("Compare the two views through a spectrum head of their own instead of the shared "
+         "embedding, so that only the spectrum encoder is drawn apart"),
       NULL },
     { "max-galaxies", 0, 0, G_OPTION_ARG_INT64, &c->max_galaxies,
       N_("Use only the first N galaxies of the train split (default: all)"), N_("N") },
@@ -493,22 +496,20 @@ parse (Run *run, int *argc, char ***argv, int *status)
     problem = _("give --steps or --epochs, not both");
   else if (c->batch_size == 1 || c->spectrum_view_count == 1)
     problem = _("a contrastive batch needs at least 2 galaxies");
-  else if (c->spectrum_view_count > 0 && !(c->spectrum_views > 0))
-    problem = _("--spectrum-view-count needs --spectrum-views");
-  else if (c->spectrum_view_epochs > 0 && !(c->spectrum_views > 0))
-    problem = _("--spectrum-view-epochs needs --spectrum-views");
-  else if (c->spectrum_view_head && !(c->spectrum_views > 0))
-    problem = _("--spectrum-view-head needs --spectrum-views");
+  else if (c->spectrum_views == 0 &&
+           (c->spectrum_view_count > 0 || c->spectrum_view_epochs >= 0 || c->spectrum_view_head))
+    problem = _("--spectrum-view-count, --spectrum-view-epochs and --spectrum-view-head do "
+                 "nothing with --spectrum-views 0");
   else if (c->spectrum_view_count > (c->batch_size > 0 ? c->batch_size : DEFAULT_BATCH_SIZE))
     problem = _("--spectrum-view-count must not exceed the batch size");
   else if (c->finetune != NULL && !parse_finetune (c->finetune, &finetune))
     problem = _("--finetune must be none, heads-only, last-layers or all");
   else if (c->steps < 0 || c->epochs < 0 || c->batch_size < 0 || c->lr < 0 || c->logit_scale < 0 ||
            c->max_galaxies < -1 || c->validate_every < -1 || c->max_validation < -1 ||
-           c->warmup < -1 || c->spectrum_views < 0 || c->spectrum_view_count < 0 ||
-           c->spectrum_view_epochs < 0 || !isfinite (c->spectrum_views) || !isfinite (c->lr) ||
-           !isfinite (c->weight_decay) || !isfinite (c->logit_scale) ||
-           (c->weight_decay < 0 && c->weight_decay != -1))
+           c->warmup < -1 || (c->spectrum_views < 0 && c->spectrum_views != -1) ||
+           c->spectrum_view_count < 0 || c->spectrum_view_epochs < -1 ||
+           !isfinite (c->spectrum_views) || !isfinite (c->lr) || !isfinite (c->weight_decay) ||
+           !isfinite (c->logit_scale) || (c->weight_decay < 0 && c->weight_decay != -1))
     problem = _("sizes, counts and rates must not be negative");
   if (problem != NULL) {
     g_printerr ("astroclip %s: %s\n", STAGE, problem);
@@ -536,8 +537,9 @@ settings_from_command_line (Run *run)
   s->weight_decay = c->weight_decay >= 0 ? c->weight_decay : DEFAULT_WEIGHT_DECAY;
   s->logit_scale = c->logit_scale > 0 ? c->logit_scale : ACLIP_MODEL_DEFAULT_LOGIT_SCALE;
   s->learn_logit_scale = c->learn_logit_scale;
-  s->spectrum_views = c->spectrum_views;
+  s->spectrum_views = c->spectrum_views >= 0 ? c->spectrum_views : DEFAULT_SPECTRUM_VIEWS;
   s->spectrum_view_count = c->spectrum_view_count > 0 ? c->spectrum_view_count : s->batch_size;
+  /* −1 until the run's length is known (train). */
   s->spectrum_view_epochs = c->spectrum_view_epochs;
   s->spectrum_view_head = c->spectrum_view_head;
   parse_finetune (c->finetune != NULL ? c->finetune : DEFAULT_FINETUNE, &s->finetune);
@@ -846,6 +848,12 @@ train (Run *run)
     s->warmup_steps = run->cli.warmup >= 0
                           ? run->cli.warmup
                           : MIN (MAX_WARMUP, (gint64) ceil (WARMUP_FRACTION * s->total_steps));
+    /* By default the views stop for the last epoch, so that the run ends on the paper's loss
+     * alone; a run of one epoch (or less) has them throughout. */
+    if (s->spectrum_view_epochs < 0) {
+      gint64 epochs = (s->total_steps + per_epoch - 1) / per_epoch;
+      s->spectrum_view_epochs = epochs >= 2 ? (int) (epochs - 1) : 0;
+    }
   }
   run->pool = astroclip_train_setup_threads (&run->options);
   if (!build_model (run, checkpoint, &error) || !allocate_buffers (run, &error))
@@ -868,6 +876,18 @@ train (Run *run)
       aclip_params_n_elements (params), n_trainable, finetune_names[s->finetune],
       astroclip_loader_n_galaxies (run->train), run->validation ? run->n_validation : 0,
       s->total_steps, s->batch_size, resuming ? _(", resuming") : "");
+  if (s->spectrum_views > 0) {
+    g_autofree char *epochs =
+        s->spectrum_view_epochs > 0
+            ? g_strdup_printf (_("in the first %d epochs"), s->spectrum_view_epochs)
+            : g_strdup (_("in every epoch"));
+    astroclip_progress_message (run->progress,
+                                _("second spectrum views: weight %g, %d galaxies of each batch, "
+                                  "%s, compared through %s"),
+                                s->spectrum_views, s->spectrum_view_count, epochs,
+                                s->spectrum_view_head ? _("their own head")
+                                                      : _("the shared embedding"));
+  }
 
   run->adamw = (AclipAdamWConfig) ACLIP_ADAMW_CONFIG_DEFAULT;
   run->adamw.weight_decay = s->weight_decay;
