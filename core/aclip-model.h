@@ -72,8 +72,8 @@ void aclip_model_free (AclipModel *model);
 /* Fresh values for every tensor from `seed` (the logit scale ln 15.5). */
 void aclip_model_init (AclipModel *model, guint64 seed, AclipThreadPool *pool);
 /* Reads the encoders' configurations from two pretraining checkpoints (the heads' is given,
- * and whether there is a spectrum view head),
- * builds the model, initialises it from `seed` and copies each encoder's tensors by name. */
+ * and whether there is a spectrum view head), builds the model, initialises it from `seed`
+ * and copies each encoder's tensors by name. */
 AclipModel *aclip_model_new_from_pretrained (const AclipCheckpoint *spectrum_checkpoint,
                                              const AclipCheckpoint *image_checkpoint,
                                              const AclipHeadConfig *head,

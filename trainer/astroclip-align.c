@@ -8,10 +8,10 @@
  * under a warm-up + cosine schedule, updating only what --finetune makes trainable, plus
  * (--spectrum-views W, default 1; by default in all epochs but the last) W times the InfoNCE
  * between each spectrum and a second view of it with its noise drawn again, on the shared
- * embedding or (--spectrum-view-head) on a third head's (docs/trainer.md). The validation metric, before the first step,
- * every --validate-every steps and at the end, is the top-1 retrieval accuracy image →
- * spectrum among the first --max-validation galaxies of the validation split (centre crops,
- * no augmentation).
+ * embedding or (--spectrum-view-head) on a third head's (docs/trainer.md). The validation
+ * metric, before the first step, every --validate-every steps and at the end, is the top-1
+ * retrieval accuracy image → spectrum among the first --max-validation galaxies of the
+ * validation split (centre crops, no augmentation).
  *
  * A checkpoint (every tensor: both encoders, the heads, the logit scale; the AdamW state) is
  * saved every --save-every seconds, at the end and on SIGINT/SIGTERM (after the step in
@@ -879,7 +879,9 @@ train (Run *run)
   if (s->spectrum_views > 0) {
     g_autofree char *epochs =
         s->spectrum_view_epochs > 0
-            ? g_strdup_printf (_("in the first %d epochs"), s->spectrum_view_epochs)
+            ? g_strdup_printf (ngettext ("in the first epoch", "in the first %d epochs",
+                                         (gulong) s->spectrum_view_epochs),
+                               s->spectrum_view_epochs)
             : g_strdup (_("in every epoch"));
     astroclip_progress_message (run->progress,
                                 _("second spectrum views: weight %g, %d galaxies of each batch, "
