@@ -220,41 +220,31 @@ TEST (Align, TinyPipeline)
       EXPECT_TRUE (std::isfinite (loss));
     return losses;
   };
-  const std::vector<std::string> every_epoch = { "--spectrum-view-epochs", "0" };
-  std::vector<double> trained = view_losses ("0.5", dir.path ("model-views.ckpt"), every_epoch);
-  std::vector<double> untrained =
-      view_losses ("1e-9", dir.path ("model-views-0.ckpt"), every_epoch);
-  ASSERT_FALSE (trained.empty () || untrained.empty ());
-  std::printf ("[measured] spectrum–spectrum InfoNCE over 16 (chance %.3f) at step 30: %.3f "
-               "with weight 0.5, %.3f with 1e-9\n",
-               std::log (16.0), trained.back (), untrained.back ());
-  EXPECT_LT (trained.back (), 0.85 * untrained.back ());
-
-  /* --spectrum-view-count 8: half of each batch of 16 gets a second view, and that loss
-   * (over 8, chance ln 8) still trains. */
-  const std::vector<std::string> half = { "--spectrum-view-epochs", "0", "--spectrum-view-count",
-                                          "8" };
-  std::vector<double> half_trained = view_losses ("0.5", dir.path ("model-views-half.ckpt"), half);
-  std::vector<double> half_untrained =
-      view_losses ("1e-9", dir.path ("model-views-half-0.ckpt"), half);
-  ASSERT_FALSE (half_trained.empty () || half_untrained.empty ());
-  std::printf ("[measured] with --spectrum-view-count 8 (chance %.3f) at step 30: %.3f with "
-               "weight 0.5, %.3f with 1e-9\n",
-               std::log (8.0), half_trained.back (), half_untrained.back ());
-  EXPECT_LT (half_trained.back (), 0.85 * half_untrained.back ());
-  EXPECT_LT (half_untrained.back (), untrained.back ()) << "fewer candidates, an easier loss";
-
-  /* --spectrum-view-head: the views are compared through a head of their own, and that loss
-   * trains too. */
-  const std::vector<std::string> head = { "--spectrum-view-epochs", "0", "--spectrum-view-head" };
-  std::vector<double> head_trained = view_losses ("0.5", dir.path ("model-view-head.ckpt"), head);
-  std::vector<double> head_untrained =
-      view_losses ("1e-9", dir.path ("model-view-head-0.ckpt"), head);
-  ASSERT_FALSE (head_trained.empty () || head_untrained.empty ());
-  std::printf ("[measured] through the view head at step 30: %.3f with weight 0.5, %.3f with "
-               "1e-9\n",
-               head_trained.back (), head_untrained.back ());
-  EXPECT_LT (head_trained.back (), 0.85 * head_untrained.back ());
+  /* A view loss trains when at step 30 it is well below that of a run whose views weigh 1e-9
+   * (the same batches and views otherwise). Returns the untrained run's last loss. */
+  auto trains = [&] (const char *what, int candidates, const std::string &name,
+                     const std::vector<std::string> &options) -> double {
+    std::vector<double> trained = view_losses ("0.5", dir.path (name + ".ckpt"), options);
+    std::vector<double> untrained = view_losses ("1e-9", dir.path (name + "-0.ckpt"), options);
+    EXPECT_FALSE (trained.empty () || untrained.empty ()) << what;
+    if (trained.empty () || untrained.empty ())
+      return NAN;
+    std::printf ("[measured] %s, InfoNCE over %d (chance %.3f) at step 30: %.3f with weight 0.5, "
+                 "%.3f with 1e-9\n",
+                 what, candidates, std::log ((double) candidates), trained.back (),
+                 untrained.back ());
+    EXPECT_LT (trained.back (), 0.85 * untrained.back ()) << what;
+    return untrained.back ();
+  };
+  double untrained =
+      trains ("views of the whole batch", 16, "model-views", { "--spectrum-view-epochs", "0" });
+  /* --spectrum-view-count 8: half of each batch of 16 gets a second view. */
+  double half_untrained = trains ("--spectrum-view-count 8", 8, "model-views-half",
+                                  { "--spectrum-view-epochs", "0", "--spectrum-view-count", "8" });
+  EXPECT_LT (half_untrained, untrained) << "fewer candidates, an easier loss";
+  /* --spectrum-view-head: the views are compared through a head of their own. */
+  trains ("--spectrum-view-head", 16, "model-view-head",
+          { "--spectrum-view-epochs", "0", "--spectrum-view-head" });
 
   /* By default the views stop for the last epoch: 240 training galaxies make 15 batches of 16
    * an epoch, so of the validations at steps 5, 10, …, 30 only the first 3 follow a step with
